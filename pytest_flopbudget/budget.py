@@ -1,0 +1,367 @@
+"""Budgets: limit keys and their units, value parsing, resolution and checking.
+
+Pure Python; this module never imports torch. A budget key names a quantity and a unit, e.g.
+``max_gflops=8.3`` limits the quantity ``flops`` to 8_300_000_000. All arithmetic on user values
+is exact (:class:`fractions.Fraction`); a fractional result in base units is rounded up.
+
+Resolution, per quantity: marker kwargs > the exact node id entry in ``[tool.flopbudget.tests]``
+> the matching glob entries (the longest pattern first; equal lengths in file order) > the
+top-level defaults. In a glob only ``*`` and ``?`` are wildcards: ``[`` and ``]`` are literal,
+so ``"tests/t.py::test_a[*]"`` matches every parametrization of ``test_a``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pytest_flopbudget.config import Config, TestEntry
+
+__all__ = [
+    "LIMIT_KEYS",
+    "QUANTITIES",
+    "Budget",
+    "BudgetError",
+    "Limit",
+    "Violation",
+    "budgeted_by_config",
+    "check",
+    "format_delta",
+    "human",
+    "matching_entries",
+    "parse_limits",
+    "parse_marker",
+    "parse_percent",
+    "parse_value",
+    "resolve",
+    "suggest",
+]
+
+QUANTITIES: tuple[str, ...] = (
+    "flops",
+    "macs",
+    "params",
+    "nonzero_params",
+    "sparse_flops",
+    "param_bytes",
+)
+
+LIMIT_KEYS: dict[str, tuple[str, int]] = {
+    "max_flops": ("flops", 1),
+    "max_kflops": ("flops", 10**3),
+    "max_mflops": ("flops", 10**6),
+    "max_gflops": ("flops", 10**9),
+    "max_tflops": ("flops", 10**12),
+    "max_macs": ("macs", 1),
+    "max_gmacs": ("macs", 10**9),
+    "max_params": ("params", 1),
+    "max_nonzero_params": ("nonzero_params", 1),
+    "max_sparse_flops": ("sparse_flops", 1),
+    "max_param_bytes": ("param_bytes", 1),
+}
+
+_SI_SUFFIXES: dict[str, int] = {"": 1, "K": 10**3, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+_BYTE_UNITS: dict[str, int] = {
+    "B": 1,
+    "KB": 10**3,
+    "kB": 10**3,
+    "MB": 10**6,
+    "GB": 10**9,
+    "TB": 10**12,
+    "KiB": 2**10,
+    "MiB": 2**20,
+    "GiB": 2**30,
+    "TiB": 2**40,
+}
+_NUMBER = re.compile(
+    r"^\s*(?P<num>[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*(?P<unit>[A-Za-z]*)\s*$"
+)
+_PERCENT = re.compile(r"^\s*(?P<num>[+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*%\s*$")
+_PREFIXES: tuple[tuple[str, int], ...] = (("T", 10**12), ("G", 10**9), ("M", 10**6), ("K", 10**3))
+
+
+class BudgetError(ValueError):
+    """A budget key or value is invalid; the message names the key, the value and its source."""
+
+
+@dataclass(frozen=True)
+class Limit:
+    """One limit: ``value`` is in base units (FLOPs, MACs, parameters, bytes)."""
+
+    quantity: str
+    value: int
+    key: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The limits that apply to one test, by quantity, and the allowed overshoot (a fraction)."""
+
+    limits: Mapping[str, Limit] = field(default_factory=dict)
+    tolerance: float = 0.0
+
+
+@dataclass(frozen=True)
+class Violation:
+    """A measured quantity above its limit (tolerance included)."""
+
+    quantity: str
+    measured: int
+    limit: Limit
+
+    @property
+    def overshoot(self) -> float:
+        """How far above the limit, as a fraction of it (0.2 is 20% above)."""
+        return float(Fraction(self.measured, self.limit.value) - 1)
+
+    def message(self) -> str:
+        """One line, e.g. ``FLOP budget exceeded: 8.27 GFLOPs > 2.00 GFLOPs (+313.5%)``."""
+        measured, limit = _format_pair(self.quantity, self.measured, self.limit.value)
+        return f"{_LABELS[self.quantity]}{measured} > {limit} ({format_delta(self.overshoot)})"
+
+
+_LABELS: dict[str, str] = {
+    "flops": "FLOP budget exceeded: ",
+    "macs": "MAC budget exceeded: ",
+    "sparse_flops": "sparse FLOP budget exceeded: ",
+    "params": "params ",
+    "nonzero_params": "nonzero params ",
+    "param_bytes": "param bytes ",
+}
+
+
+# --- parsing ---------------------------------------------------------------------------------
+
+
+def suggest(key: str, candidates: list[str]) -> str:
+    """`` (did you mean 'x'?)`` for the nearest candidate, or an empty string."""
+    close = difflib.get_close_matches(str(key), candidates, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _invalid(key: str, value: object, source: str, reason: str) -> BudgetError:
+    return BudgetError(f"invalid value {value!r} for {key!r} in {source}: {reason}")
+
+
+def _exact(number: float, key: str, source: str) -> Fraction:
+    """The decimal the user wrote: 8.3 is exactly 83/10, not the nearest binary float."""
+    if isinstance(number, float) and not math.isfinite(number):
+        raise _invalid(key, number, source, "must be a finite number")
+    return Fraction(repr(number)) if isinstance(number, float) else Fraction(number)
+
+
+def _suffixes_for(quantity: str) -> dict[str, int]:
+    return {**_SI_SUFFIXES, **_BYTE_UNITS} if quantity == "param_bytes" else _SI_SUFFIXES
+
+
+def _string_amount(text: str, key: str, source: str) -> Fraction:
+    quantity, multiplier = LIMIT_KEYS[key]
+    suffixes = _suffixes_for(quantity)
+    match = _NUMBER.match(text)
+    if match is None or match["unit"] not in suffixes:
+        accepted = ", ".join(s for s in suffixes if s)
+        raise _invalid(key, text, source, f"not a number with an optional unit suffix ({accepted})")
+    if match["unit"] and multiplier != 1:
+        base = next(k for k, (q, m) in LIMIT_KEYS.items() if q == quantity and m == 1)
+        raise _invalid(
+            key,
+            text,
+            source,
+            f"a unit suffix on a scaled key is ambiguous; write {base}={text!r} "
+            f"or {key} as a plain number",
+        )
+    return Fraction(match["num"]) * suffixes[match["unit"]]
+
+
+def _amount(value: object, key: str, source: str) -> Fraction:
+    if isinstance(value, bool):
+        raise _invalid(key, value, source, "a boolean is not a number")
+    if isinstance(value, (int, float)):
+        return _exact(value, key, source)
+    if isinstance(value, str):
+        return _string_amount(value, key, source)
+    raise _invalid(key, value, source, 'must be a positive number or a string such as "25.6M"')
+
+
+def parse_value(key: str, value: object, source: str) -> int:
+    """``value`` of budget ``key`` in base units, rounded up; :class:`BudgetError` if invalid."""
+    amount = _amount(value, key, source) * LIMIT_KEYS[key][1]
+    if amount <= 0:
+        raise _invalid(key, value, source, "must be positive")
+    return math.ceil(amount)
+
+
+def _unknown_key(key: object, source: str, accepted: list[str]) -> BudgetError:
+    return BudgetError(
+        f"unknown budget key {key!r} in {source}{suggest(str(key), accepted)}; "
+        f"accepted keys: {', '.join(accepted)}"
+    )
+
+
+def parse_limits(mapping: Mapping[str, object], source: str) -> dict[str, Limit]:
+    """Validate budget keys and values from one source; the result is keyed by quantity."""
+    if not isinstance(mapping, Mapping):
+        raise BudgetError(f"budget in {source} must be a table of keys, got {mapping!r}")
+    limits: dict[str, Limit] = {}
+    for key, value in mapping.items():
+        if key not in LIMIT_KEYS:
+            raise _unknown_key(key, source, list(LIMIT_KEYS))
+        quantity = LIMIT_KEYS[key][0]
+        if quantity in limits:
+            raise BudgetError(
+                f"budget keys {limits[quantity].key!r} and {key!r} in {source} both limit "
+                f"{quantity}; use only one of them"
+            )
+        limits[quantity] = Limit(quantity, parse_value(key, value, source), key, source)
+    return limits
+
+
+def parse_percent(value: object, key: str, source: str) -> float:
+    """``"5%"`` or a plain number of percent (``5``) as a fraction (0.05); never negative."""
+    if isinstance(value, str):
+        match = _PERCENT.match(value)
+        if match is None:
+            raise _invalid(key, value, source, 'must be a percentage such as "5%"')
+        percent = Fraction(match["num"])
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        percent = _exact(value, key, source)
+    else:
+        raise _invalid(key, value, source, 'must be a percentage such as "5%"')
+    if percent < 0:
+        raise _invalid(key, value, source, "must not be negative")
+    return float(percent / 100)
+
+
+def parse_marker(
+    kwargs: Mapping[str, object], source: str
+) -> tuple[dict[str, Limit], float | None]:
+    """The limits and the optional ``tolerance`` of ``@pytest.mark.flop_budget(...)``."""
+    accepted = [*LIMIT_KEYS, "tolerance"]
+    for key in kwargs:
+        if key not in accepted:
+            raise _unknown_key(key, source, accepted)
+    tolerance = None
+    if "tolerance" in kwargs:
+        tolerance = parse_percent(kwargs["tolerance"], "tolerance", source)
+    limits = {k: v for k, v in kwargs.items() if k != "tolerance"}
+    return parse_limits(limits, source), tolerance
+
+
+# --- resolution ------------------------------------------------------------------------------
+
+
+def _glob_matches(node_id: str, pattern: str) -> bool:
+    parts = ("." if ch == "?" else ".*" if ch == "*" else re.escape(ch) for ch in pattern)
+    return re.fullmatch("".join(parts), node_id, flags=re.DOTALL) is not None
+
+
+def matching_entries(node_id: str, config: Config) -> list[TestEntry]:
+    """The ``tests`` entries that apply to ``node_id``, the strongest first."""
+    exact = [e for e in config.tests if e.pattern == node_id]
+    globs = [
+        e
+        for e in config.tests
+        if e.is_glob and e.pattern != node_id and _glob_matches(node_id, e.pattern)
+    ]
+    return exact + sorted(globs, key=lambda e: -len(e.pattern))
+
+
+def budgeted_by_config(node_id: str, config: Config) -> bool:
+    """True when a ``tests`` entry names or matches ``node_id``; defaults alone budget nothing."""
+    return bool(matching_entries(node_id, config))
+
+
+def resolve(marker_kwargs: Mapping[str, Any] | None, node_id: str, config: Config) -> Budget:
+    """The budget of one test: marker > exact entry > globs (longest first) > defaults.
+
+    ``marker_kwargs`` are the raw keyword arguments of ``@pytest.mark.flop_budget`` (limit keys
+    and an optional ``tolerance``); invalid ones raise :class:`BudgetError`.
+    """
+    marker_limits, marker_tolerance = parse_marker(marker_kwargs or {}, f"marker on {node_id}")
+    entries = matching_entries(node_id, config)
+    layers = [marker_limits, *(e.limits for e in entries), config.defaults]
+    limits: dict[str, Limit] = {}
+    for layer in reversed(layers):
+        limits.update(layer)
+    tolerances = [marker_tolerance, *(e.tolerance for e in entries), config.tolerance]
+    tolerance = next(t for t in tolerances if t is not None)
+    ordered = {q: limits[q] for q in QUANTITIES if q in limits}
+    return Budget(limits=ordered, tolerance=tolerance)
+
+
+# --- checking --------------------------------------------------------------------------------
+
+
+def check(measured: Mapping[str, int | None], budget: Budget) -> list[Violation]:
+    """Limits exceeded by more than the tolerance; an unknown (None or absent) value never is."""
+    allowed = 1 + Fraction(budget.tolerance)
+    violations = []
+    for quantity, limit in budget.limits.items():
+        value = measured.get(quantity)
+        if value is not None and value > limit.value * allowed:
+            violations.append(Violation(quantity, value, limit))
+    return violations
+
+
+# --- formatting ------------------------------------------------------------------------------
+
+
+def _prefix(n: int) -> tuple[str, int]:
+    return next(((p, s) for p, s in _PREFIXES if abs(n) >= s), ("", 1))
+
+
+def _format_pair(quantity: str, measured: int, limit: int) -> tuple[str, str]:
+    prefix, scale = _prefix(limit)
+    if quantity in ("flops", "macs", "sparse_flops"):
+        unit = " " + prefix + ("MACs" if quantity == "macs" else "FLOPs")
+        digits = 2
+    elif quantity == "param_bytes":
+        unit = " " + prefix + "B"
+        digits = 1
+    else:
+        unit = prefix
+        digits = 1
+
+    def fmt(n: int) -> str:
+        return f"{n}{unit}" if scale == 1 else f"{n / scale:.{digits}f}{unit}"
+
+    return fmt(measured), fmt(limit)
+
+
+def _three_figures(x: float) -> str:
+    return f"{x:.0f}" if abs(x) >= 100 else f"{x:.1f}" if abs(x) >= 10 else f"{x:.2f}"
+
+
+def human(n: int | float | None, unit: str = "") -> str:
+    """A count to three significant figures: ``8.27G``, ``25.6M``, ``512``, ``-`` for None.
+
+    With ``unit`` a space separates number and unit: ``human(8_270_000_000, "FLOPs")`` is
+    ``"8.27 GFLOPs"``.
+    """
+    if n is None:
+        return "-"
+    sep = " " if unit else ""
+    if isinstance(n, int) and abs(n) < 1000:
+        return f"{n}{sep}{unit}"
+    if abs(n) < 999.5:  # a float that stays below 1000 at three figures
+        return f"{n:.3g}{sep}{unit}"
+    ladder = list(reversed(_PREFIXES))
+    index = next((i for i, (_, s) in enumerate(ladder) if abs(n) < s * 1000), len(ladder) - 1)
+    text = _three_figures(n / ladder[index][1])
+    if abs(float(text)) >= 1000 and index + 1 < len(ladder):
+        index += 1
+        text = _three_figures(n / ladder[index][1])
+    return f"{text}{sep}{ladder[index][0]}{unit}"
+
+
+def format_delta(fraction: float) -> str:
+    """A signed percentage with one decimal: ``+313.5%``, ``-2.0%``, ``+0.0%`` (never ``-0.0%``)."""
+    text = f"{fraction * 100:+.1f}%"
+    return "+0.0%" if text == "-0.0%" else text

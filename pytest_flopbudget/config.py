@@ -1,0 +1,232 @@
+"""Reading and validating ``[tool.flopbudget]`` from pyproject.toml.
+
+Everything is validated when the file is loaded; every problem is a :class:`pytest.UsageError`
+whose message names the file, the table and the key. The settings::
+
+    [tool.flopbudget]
+    count = "all"              # counting convention: "all" or "matmul"
+    tolerance = "0%"           # allowed overshoot of a limit before a test fails
+    fail_on_increase = "5%"    # growth over the baseline that fails a test; off when absent
+    update_headroom = "10%"    # added to measured values by --flop-budget-update
+    max_gflops = 100           # default limits (any budget key) for every budgeted test
+
+    [tool.flopbudget.tests."tests/test_models.py::test_resnet"]
+    max_gflops = 8.3
+    tolerance = "2%"           # per-entry override of the top-level tolerance
+
+A ``tests`` entry is a node id or a glob (``*`` and ``?``); it may hold budget keys and a
+``tolerance``. An empty entry budgets its tests with the defaults alone. Percentages are strings
+such as ``"5%"`` or plain numbers of percent (``5``).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import pytest
+
+from pytest_flopbudget.budget import (
+    LIMIT_KEYS,
+    BudgetError,
+    Limit,
+    parse_limits,
+    parse_marker,
+    parse_percent,
+    suggest,
+)
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
+
+__all__ = [
+    "COUNT_CONVENTIONS",
+    "SETTINGS",
+    "Config",
+    "TestEntry",
+    "find_pyproject",
+    "load_config",
+    "validate_marker",
+]
+
+COUNT_CONVENTIONS: tuple[str, ...] = ("all", "matmul")
+SETTINGS: tuple[str, ...] = ("count", "tolerance", "fail_on_increase", "update_headroom", "tests")
+_PERCENT_SETTINGS: tuple[str, ...] = ("tolerance", "fail_on_increase", "update_headroom")
+_ENTRY_KEYS: list[str] = [*LIMIT_KEYS, "tolerance"]
+_TOP = "[tool.flopbudget]"
+
+
+@dataclass(frozen=True)
+class TestEntry:
+    """One ``[tool.flopbudget.tests."<pattern>"]`` table; ``tolerance`` None means inherited."""
+
+    __test__ = False  # not a pytest test class
+
+    pattern: str
+    limits: Mapping[str, Limit]
+    is_glob: bool
+    tolerance: float | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    """The validated ``[tool.flopbudget]`` table; the defaults when there is none."""
+
+    path: Path | None = None
+    count: str = "all"
+    tolerance: float = 0.0
+    fail_on_increase: float | None = None
+    update_headroom: float = 0.0
+    defaults: Mapping[str, Limit] = field(default_factory=dict)
+    tests: tuple[TestEntry, ...] = ()
+
+
+def find_pyproject(rootpath: Path, inipath: Path | None) -> Path | None:
+    """pytest's ini file when it is a pyproject.toml, else ``rootpath/pyproject.toml`` if any."""
+    if inipath is not None and Path(inipath).name == "pyproject.toml":
+        return Path(inipath)
+    candidate = Path(rootpath) / "pyproject.toml"
+    return candidate if candidate.is_file() else None
+
+
+def _entry_table(pattern: str) -> str:
+    return f'[tool.flopbudget.tests."{pattern}"]'
+
+
+def _error(path: Path, message: str) -> pytest.UsageError:
+    return pytest.UsageError(f"{path}: {message}")
+
+
+def _unknown_key(path: Path, table: str, key: str, accepted: list[str]) -> pytest.UsageError:
+    return _error(
+        path,
+        f"{table} key {key!r} is not a budget key{suggest(key, accepted)}; "
+        f"accepted keys: {', '.join(accepted)}",
+    )
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise _error(path, f"invalid TOML: {exc}") from None
+
+
+def _limits(path: Path, table: str, values: Mapping[str, object]) -> dict[str, Limit]:
+    try:
+        limits = parse_limits(values, table)
+    except BudgetError as exc:
+        raise _error(path, str(exc)) from None
+    source = f"{path.name} {table}"
+    return {q: replace(limit, source=source) for q, limit in limits.items()}
+
+
+def _percent(path: Path, table: str, key: str, value: object) -> float:
+    try:
+        return parse_percent(value, key, table)
+    except BudgetError as exc:
+        raise _error(path, str(exc)) from None
+
+
+def _count(path: Path, value: object) -> str:
+    if value not in COUNT_CONVENTIONS:
+        hint = suggest(value, list(COUNT_CONVENTIONS)) if isinstance(value, str) else ""
+        raise _error(
+            path,
+            f"{_TOP} key 'count' must be one of 'all', 'matmul', got {value!r}{hint}",
+        )
+    return value
+
+
+def _entry(path: Path, pattern: object, table: object) -> TestEntry:
+    if not isinstance(pattern, str) or not pattern.strip():
+        raise _error(path, f"[tool.flopbudget.tests] has an empty test pattern {pattern!r}")
+    name = _entry_table(pattern)
+    if not isinstance(table, dict):
+        raise _error(
+            path,
+            f"[tool.flopbudget.tests] key {pattern!r} must be a table {name}, got {table!r}",
+        )
+    for key, value in table.items():
+        if isinstance(value, dict):
+            raise _error(
+                path,
+                f"{name} key {key!r} is a table, not a budget value; quote the whole node id "
+                f'as one key, e.g. [tool.flopbudget.tests."tests/test_x.py::test_a"]',
+            )
+        if key not in _ENTRY_KEYS:
+            raise _unknown_key(path, name, key, _ENTRY_KEYS)
+    tolerance = None
+    if "tolerance" in table:
+        tolerance = _percent(path, name, "tolerance", table["tolerance"])
+    limits = _limits(path, name, {k: v for k, v in table.items() if k != "tolerance"})
+    is_glob = "*" in pattern or "?" in pattern
+    return TestEntry(pattern=pattern, limits=limits, is_glob=is_glob, tolerance=tolerance)
+
+
+def _tests(path: Path, tests: object) -> tuple[TestEntry, ...]:
+    if not isinstance(tests, dict):
+        raise _error(
+            path,
+            f"{_TOP} key 'tests' must be a table of tables such as "
+            f'[tool.flopbudget.tests."tests/test_x.py::test_a"], got {tests!r}',
+        )
+    return tuple(_entry(path, pattern, table) for pattern, table in tests.items())
+
+
+def _section(path: Path, data: dict) -> dict | None:
+    tool = data.get("tool", {})
+    if not isinstance(tool, dict):
+        raise _error(path, f"[tool] must be a table, got {tool!r}")
+    section = tool.get("flopbudget")
+    if section is not None and not isinstance(section, dict):
+        raise _error(path, f"{_TOP} must be a table, got {section!r}")
+    return section
+
+
+def load_config(path: Path | None) -> Config:
+    """The validated ``[tool.flopbudget]`` of ``path``; the defaults when there is none."""
+    if path is None or not Path(path).is_file():
+        return Config()
+    path = Path(path)
+    section = _section(path, _read_toml(path))
+    if section is None:
+        return Config(path=path)
+    accepted = [*SETTINGS, *LIMIT_KEYS]
+    for key in section:
+        if key not in accepted:
+            raise _unknown_key(path, _TOP, key, accepted)
+    percents = {k: _percent(path, _TOP, k, section[k]) for k in _PERCENT_SETTINGS if k in section}
+    return Config(
+        path=path,
+        count=_count(path, section.get("count", "all")),
+        tolerance=percents.get("tolerance", 0.0),
+        fail_on_increase=percents.get("fail_on_increase"),
+        update_headroom=percents.get("update_headroom", 0.0),
+        defaults=_limits(path, _TOP, {k: v for k, v in section.items() if k in LIMIT_KEYS}),
+        tests=_tests(path, section.get("tests", {})),
+    )
+
+
+def validate_marker(
+    kwargs: Mapping[str, object], args: tuple[object, ...], node_id: str
+) -> dict[str, Limit]:
+    """The limits of ``@pytest.mark.flop_budget(...)`` on ``node_id``; UsageError if invalid.
+
+    Besides the budget keys the marker accepts ``tolerance`` (validated here, applied by
+    :func:`pytest_flopbudget.budget.resolve`).
+    """
+    if args:
+        raise pytest.UsageError(
+            f"{node_id}: flop_budget takes keyword arguments only, got positional {args!r}; "
+            f"accepted keys: {', '.join(_ENTRY_KEYS)}"
+        )
+    try:
+        limits, _ = parse_marker(kwargs, f"marker on {node_id}")
+    except BudgetError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    return limits

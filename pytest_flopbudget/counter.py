@@ -1,0 +1,479 @@
+"""The hook counter: module hooks say which module is running, a TorchDispatchMode sees every
+aten op that executes, and `formulas` says what each op costs.
+
+Forward attribution comes from global module forward (pre-)hooks; backward attribution from
+multi-grad hooks on each module's inputs and outputs (the scheme of torch.utils.module_tracker).
+Costs are accumulated per *scope* (the tuple of modules running at the time) and spread over the
+modules only once, at the end, so the per-op work stays constant whatever the model's depth.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from functools import partial
+from typing import Any
+
+import torch
+from torch.autograd.graph import register_multi_grad_hook
+from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
+from torch.utils.flop_counter import flop_registry as torch_flop_registry
+
+from .formulas import (
+    ELEMENTWISE_COST,
+    FOREACH_COST,
+    FOREACH_PREFIX,
+    FORMULAS,
+    ZERO_COST,
+    Cost,
+    normalized_op_name,
+)
+from .params import count_params, has_values, pruned_weight_names
+from .result import CONVENTIONS, ModuleStats, OpStats, Profile
+
+__all__ = ["Counter", "Counting", "UncountedOpsError", "counting", "profile"]
+
+FORWARD, BACKWARD = 0, 1
+_ZERO = "zero"  # handler: costs nothing by decision
+_UNKNOWN = "unknown"  # handler: no formula; listed in Profile.uncounted
+
+
+class UncountedOpsError(RuntimeError):
+    """strict=True and some floating-point ops had no formula."""
+
+
+def _elementwise(flops_per_element: int) -> Callable[..., Cost]:
+    def cost(args, kwargs, out) -> Cost:
+        first = out[0] if isinstance(out, (tuple, list)) else out
+        return Cost(other_flops=flops_per_element * first.numel())
+
+    return cost
+
+
+def _torch_formula(formula: Callable[..., int]) -> Callable[..., Cost]:
+    """An op only torch.utils.flop_counter knows: its count is 2 FLOPs per MAC."""
+
+    def cost(args, kwargs, out) -> Cost:
+        return Cost(macs=formula(*args, **kwargs, out_val=out) // 2)
+
+    return cost
+
+
+def classify(func: torch._ops.OpOverload) -> Any:
+    """The cost handler of an aten op: a formula, _ZERO or _UNKNOWN."""
+    name = normalized_op_name(func.overloadpacket.__name__)
+    if name in FORMULAS:
+        return FORMULAS[name]
+    if func.is_view or name in ZERO_COST:
+        return _ZERO
+    if name.startswith(FOREACH_PREFIX):
+        return FOREACH_COST
+    if torch.Tag.pointwise in func.tags:
+        return _elementwise(ELEMENTWISE_COST.get(name, 1))
+    if func.overloadpacket in torch_flop_registry:
+        return _torch_formula(torch_flop_registry[func.overloadpacket])
+    return _UNKNOWN
+
+
+def _is_float(value: Any) -> bool:
+    if isinstance(value, torch.Tensor):
+        return value.is_floating_point() or value.is_complex()
+    if isinstance(value, (tuple, list)):
+        return any(_is_float(item) for item in value)
+    return False
+
+
+def _grad_tensors(values: Any) -> list[torch.Tensor]:
+    flat, _ = tree_flatten(values)
+    return [t for t in flat if isinstance(t, torch.Tensor) and t.requires_grad]
+
+
+def _unique_in_order(names: list[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(names))
+
+
+class Counter(TorchDispatchMode):
+    """Counts every aten op run inside it and attributes it to the modules running at the time.
+
+    `roots` are named as in their ``named_modules()`` (the first root without a prefix); a module
+    first seen at top level is adopted as a further root under its class name.
+    """
+
+    def __init__(self, roots: list[torch.nn.Module], count: str, track_backward: bool) -> None:
+        super().__init__()
+        self.count = count
+        self.track_backward = track_backward
+        self.roots: list[torch.nn.Module] = []
+        self.names: dict[torch.nn.Module, str] = {}
+        self.module_calls: dict[str, int] = defaultdict(int)
+        self.forward_stack: list[str] = []
+        self.forward_scope: tuple[str, ...] = ()
+        self.backward_active: dict[str, int] = defaultdict(int)
+        self.backward_scope: tuple[str, ...] = ()
+        self.by_scope: dict[tuple[tuple[str, ...], int], list[int]] = {}
+        self.ops: dict[str, list[int]] = {}
+        self.uncounted: dict[str, int] = defaultdict(int)
+        self.handlers: dict[Any, tuple[Any, str]] = {}
+        self.weights: dict[int, torch.Tensor] = {}
+        self.pruned: list[torch.nn.Module] = []
+        self.pruned_current: dict[tuple[int, str], int] = {}
+        self.nonzero_cache: dict[tuple, int] = {}
+        self.sparse_known = True
+        self.backward_reset_queued = False
+        self.handles: list[Any] = []
+        for root in roots:
+            self._adopt(root, prefix="" if not self.roots else type(root).__name__)
+
+    # ---- module tracking --------------------------------------------------------------------
+
+    def _adopt(self, module: torch.nn.Module, prefix: str | None = None) -> str:
+        if prefix is None:
+            parent = self.forward_stack[-1] if self.forward_stack else None
+            base = type(module).__name__ if not parent else f"{parent}.{type(module).__name__}"
+            prefix, n = base, 1
+            while prefix in self.module_calls or prefix in self.names.values():
+                n += 1
+                prefix = f"{base}#{n}"
+            if parent is None:
+                self.roots.append(module)
+        else:
+            self.roots.append(module)
+        for name, submodule in module.named_modules(prefix=prefix):
+            if submodule in self.names:
+                continue
+            self.names[submodule] = name
+            for param in submodule._parameters.values():
+                if param is not None and has_values(param) and param.numel():
+                    self.weights[param.untyped_storage().data_ptr()] = param
+            if pruned_weight_names(submodule):
+                self.pruned.append(submodule)
+        return self.names[module]
+
+    def _forward_pre(self, module: torch.nn.Module, args: Any) -> None:
+        name = self.names.get(module)
+        if name is None:
+            name = self._adopt(module)
+        self.module_calls[name] += 1
+        self.forward_stack.append(name)
+        self.forward_scope = _unique_in_order(self.forward_stack)
+        if self.track_backward and torch.is_grad_enabled():
+            tensors = _grad_tensors(args)
+            if tensors:
+                exit_hook = partial(self._backward_exit, name)
+                self.handles.append(register_multi_grad_hook(tensors, exit_hook))
+
+    def _forward_post(self, module: torch.nn.Module, args: Any, output: Any) -> None:
+        name = self.names.get(module)
+        if name is None or name not in self.forward_stack:
+            return
+        index = len(self.forward_stack) - 1 - self.forward_stack[::-1].index(name)
+        del self.forward_stack[index]
+        self.forward_scope = _unique_in_order(self.forward_stack)
+        if self.track_backward and torch.is_grad_enabled():
+            tensors = _grad_tensors(output)
+            if tensors:
+                enter_hook = partial(self._backward_enter, name)
+                self.handles.append(register_multi_grad_hook(tensors, enter_hook))
+
+    def _backward_enter(self, name: str, grads: Any) -> None:
+        if not self.backward_reset_queued:
+            torch.autograd.Variable._execution_engine.queue_callback(self._backward_reset)
+            self.backward_reset_queued = True
+        self.backward_active[name] += 1
+        self.backward_scope = tuple(n for n, k in self.backward_active.items() if k > 0)
+
+    def _backward_exit(self, name: str, grads: Any) -> None:
+        if self.backward_active.get(name, 0) > 0:
+            self.backward_active[name] -= 1
+        self.backward_scope = tuple(n for n, k in self.backward_active.items() if k > 0)
+
+    def _backward_reset(self) -> None:
+        self.backward_active.clear()
+        self.backward_scope = ()
+        self.backward_reset_queued = False
+
+    # ---- sparse weights ---------------------------------------------------------------------
+
+    def _weight(self, operand: torch.Tensor) -> torch.Tensor | None:
+        """The weight `operand` is, or a view of: a parameter or a pruned module's weight."""
+        pointer = operand.untyped_storage().data_ptr()
+        weight = self.weights.get(pointer)
+        if weight is not None or not self.pruned:
+            return weight
+        for module in self.pruned:
+            for name in pruned_weight_names(module):
+                effective = getattr(module, name, None)
+                if not isinstance(effective, torch.Tensor) or not has_values(effective):
+                    continue
+                effective_pointer = effective.untyped_storage().data_ptr()
+                previous = self.pruned_current.get((id(module), name))
+                if previous is not None and previous != effective_pointer:
+                    self.weights.pop(previous, None)
+                self.pruned_current[(id(module), name)] = effective_pointer
+                self.weights[effective_pointer] = effective
+        return self.weights.get(pointer)
+
+    def _nonzero(self, operand: torch.Tensor) -> int:
+        key = (
+            operand.untyped_storage().data_ptr(),
+            operand._version,
+            operand.storage_offset(),
+            tuple(operand.shape),
+            operand.stride(),
+        )
+        nonzero = self.nonzero_cache.get(key)
+        if nonzero is None:
+            nonzero = self.nonzero_cache[key] = int(torch.count_nonzero(operand))
+        return nonzero
+
+    def _skipped_macs(self, cost: Cost) -> int:
+        """MACs that multiply by a zero weight: (zero elements of the weight) × (uses of each)."""
+        for operand, uses in cost.weight_uses:
+            if not isinstance(operand, torch.Tensor) or not has_values(operand):
+                self.sparse_known = False
+                return 0
+            if operand.numel() and self._weight(operand) is not None:
+                return (operand.numel() - self._nonzero(operand)) * uses
+        return 0
+
+    # ---- the dispatch mode ------------------------------------------------------------------
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        entry = self.handlers.get(func)
+        if entry is None:
+            entry = self.handlers[func] = (classify(func), str(func.overloadpacket))
+        handler, name = entry
+        if handler is _ZERO or not _is_float(out if out is not None else args[:1]):
+            return out
+        if handler is _UNKNOWN:
+            self.uncounted[name] += 1
+            return out
+        try:
+            cost = handler(args, kwargs, out)
+        except Exception:  # a formula that cannot read these arguments: say so, never guess
+            self.uncounted[f"{name} (formula failed)"] += 1
+            return out
+        self._record(name, cost)
+        return out
+
+    def _record(self, name: str, cost: Cost) -> None:
+        skipped = self._skipped_macs(cost) if cost.weight_uses and self.sparse_known else 0
+        if self.track_backward and torch._C._current_graph_task_id() != -1:
+            key = (self.backward_scope, BACKWARD)
+        else:
+            key = (self.forward_scope, FORWARD)
+        totals = self.by_scope.get(key)
+        if totals is None:
+            totals = self.by_scope[key] = [0, 0, 0]
+        totals[0] += cost.macs
+        totals[1] += cost.other_flops
+        totals[2] += skipped
+        op = self.ops.get(name)
+        if op is None:
+            op = self.ops[name] = [0, 0, 0]
+        op[0] += 1
+        op[1] += cost.macs
+        op[2] += cost.other_flops
+
+    # ---- entering and leaving ---------------------------------------------------------------
+
+    def __enter__(self) -> Counter:
+        self.handles.append(register_module_forward_pre_hook(self._forward_pre))
+        self.handles.append(register_module_forward_hook(self._forward_post, always_call=True))
+        try:
+            return super().__enter__()
+        except BaseException:
+            self._remove_hooks()
+            raise
+
+    def __exit__(self, *exc_info: Any) -> None:
+        try:
+            super().__exit__(*exc_info)
+        finally:
+            self._remove_hooks()
+
+    def _remove_hooks(self) -> None:
+        for handle in self.handles:
+            handle.remove()
+        self.handles.clear()
+
+    # ---- the result -------------------------------------------------------------------------
+
+    def _flops(self, macs: int, other: int) -> int:
+        return 2 * macs + other if self.count == "all" else 2 * macs
+
+    def result(self, model_name: str) -> Profile:
+        per_module: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+        phase_totals = [[0, 0], [0, 0]]
+        skipped = 0
+        saw_backward = False
+        for (scope, phase), (macs, other, skipped_macs) in self.by_scope.items():
+            phase_totals[phase][0] += macs
+            phase_totals[phase][1] += other
+            skipped += skipped_macs
+            saw_backward |= phase == BACKWARD
+            for name in scope:
+                row = per_module[name]
+                row[2 * phase] += macs
+                row[2 * phase + 1] += other
+        (forward_macs, forward_other), (backward_macs, backward_other) = phase_totals
+        macs = forward_macs + backward_macs
+        other = forward_other + backward_other
+        counts = count_params(self.roots)
+        sparse_known = self.sparse_known and counts.nonzero_params is not None
+        sparse_macs = macs - skipped if sparse_known else None
+        modules = {}
+        for module, name in self.names.items():
+            fm, fo, bm, bo = per_module.get(name, (0, 0, 0, 0))
+            modules[name] = ModuleStats(
+                name=name,
+                type_name=type(module).__name__,
+                calls=self.module_calls.get(name, 0),
+                macs=fm + bm,
+                flops=self._flops(fm + bm, fo + bo),
+                forward_flops=self._flops(fm, fo),
+                backward_flops=self._flops(bm, bo),
+                params=sum(p.numel() for p in module.parameters()),
+            )
+        return Profile(
+            count=self.count,
+            macs=macs,
+            flops=self._flops(macs, other),
+            params=counts.params,
+            trainable_params=counts.trainable_params,
+            nonzero_params=counts.nonzero_params,
+            sparse_macs=sparse_macs,
+            sparse_flops=None if sparse_macs is None else self._flops(sparse_macs, other),
+            forward_flops=self._flops(forward_macs, forward_other),
+            backward_flops=self._flops(backward_macs, backward_other) if saw_backward else None,
+            forward_macs=forward_macs,
+            backward_macs=backward_macs if saw_backward else None,
+            modules=modules,
+            ops={
+                name: OpStats(name, calls, op_macs, self._flops(op_macs, op_other))
+                for name, (calls, op_macs, op_other) in self.ops.items()
+            },
+            uncounted=dict(self.uncounted),
+            model_name=model_name,
+        )
+
+
+# ---- the public entry points ----------------------------------------------------------------
+
+
+def _check_count(count: str) -> None:
+    if count not in CONVENTIONS:
+        raise ValueError(f"count={count!r} is not a counting convention; use 'all' or 'matmul'")
+
+
+def _name_of(model: Any) -> str:
+    if isinstance(model, torch.nn.Module):
+        return type(model).__name__
+    return getattr(model, "__qualname__", None) or type(model).__name__
+
+
+def _raise_if_uncounted(result: Profile) -> None:
+    if result.uncounted:
+        listed = ", ".join(
+            f"{name} ({calls} call{'s' if calls != 1 else ''})"
+            for name, calls in result.uncounted.items()
+        )
+        raise UncountedOpsError(
+            f"strict=True: {len(result.uncounted)} op(s) of {result.model_name} produced "
+            f"floating-point output but have no cost formula, so their FLOPs would be 0: "
+            f"{listed}. Pass strict=False to count the rest and list these in profile.uncounted."
+        )
+
+
+class _ModelState:
+    """What profile() promises to leave as it was: training flags, requires_grad, .grad and
+    buffer values (a module in train mode updates its running statistics)."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        self.training = [(m, m.training) for m in model.modules()]
+        self.params = [(p, p.requires_grad, p.grad) for p in model.parameters()]
+        self.buffers = [(b, b.detach().clone()) for b in model.buffers() if has_values(b)]
+
+    def restore(self) -> None:
+        for module, training in self.training:
+            module.training = training
+        for param, requires_grad, grad in self.params:
+            param.requires_grad_(requires_grad)
+            param.grad = grad
+        with torch.no_grad():  # kernels update running statistics without bumping _version
+            for buffer, saved in self.buffers:
+                buffer.copy_(saved)
+
+
+def profile(
+    model: Callable[..., Any], *args: Any, count: str = "all", strict: bool = False, **kwargs: Any
+) -> Profile:
+    """Run ``model(*args, **kwargs)`` once under ``torch.no_grad()`` and count what executed."""
+    _check_count(count)
+    if not callable(model):
+        raise TypeError(
+            "pytest_flopbudget.profile() counts an nn.Module or a callable; "
+            f"got {type(model).__name__} {model!r:.60}"
+        )
+    name = _name_of(model)
+    is_module = isinstance(model, torch.nn.Module)
+    state = _ModelState(model) if is_module else None
+    counter = Counter([model] if is_module else [], count, track_backward=False)
+    try:
+        with torch.no_grad(), counter:
+            model(*args, **kwargs)
+    except Exception as error:
+        if hasattr(error, "add_note"):
+            error.add_note(f"(raised by {name} while pytest_flopbudget.profile was counting it)")
+        raise
+    finally:
+        if state is not None:
+            state.restore()
+    result = counter.result(name)
+    if strict:
+        _raise_if_uncounted(result)
+    return result
+
+
+class Counting:
+    """The handle `counting()` yields; its `profile` is ready when the with block ends."""
+
+    def __init__(self) -> None:
+        self._profile: Profile | None = None
+
+    @property
+    def profile(self) -> Profile:
+        if self._profile is None:
+            raise RuntimeError("counting().profile is ready only after the with block has ended")
+        return self._profile
+
+
+@contextlib.contextmanager
+def counting(
+    model: torch.nn.Module | None = None, *, count: str = "all", strict: bool = False
+) -> Iterator[Counting]:
+    """Count everything run inside the block, forward and backward (a training step).
+
+    Modules are named after `model`'s ``named_modules()`` when it is given; modules first called
+    at top level are named by their class. Read the result from the yielded handle's `profile`.
+    """
+    _check_count(count)
+    if model is not None and not isinstance(model, torch.nn.Module):
+        raise TypeError(
+            f"pytest_flopbudget.counting(model) takes an nn.Module to name the modules by; "
+            f"got {type(model).__name__}"
+        )
+    counter = Counter([model] if model is not None else [], count, track_backward=True)
+    handle = Counting()
+    with counter:
+        yield handle
+    roots = counter.roots
+    name = _name_of(model) if model is not None else "+".join(_name_of(r) for r in roots) or "block"
+    handle._profile = counter.result(name)
+    if strict:
+        _raise_if_uncounted(handle._profile)

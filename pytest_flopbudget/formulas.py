@@ -1,0 +1,583 @@
+"""What each aten op costs: one table from op names to small pure functions of shapes.
+
+This module imports no torch. An op's cost is a `Cost`: its multiply-accumulates (`macs`), the
+other floating-point work it does (`other_flops`), and which operands are used as weights and how
+often each of their elements is used (`weight_uses`, for sparse counting). The conventions are the
+README's table; every number here follows it:
+
+- FLOPs under the "all" convention are ``2 * macs + other_flops``; under "matmul", ``2 * macs``.
+- Elementwise ops cost 1 per output element, except tanh (5) and sigmoid (4).
+- Ops in `ZERO_COST` move, copy, select or create data and cost 0 by decision.
+
+Adapters in `FORMULAS` receive the op's actual ``(args, kwargs, out)``; they read only shapes and
+flags, so they work the same on real, meta and fake tensors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from math import ceil, floor, prod
+from typing import Any
+
+__all__ = [
+    "ELEMENTWISE_COST",
+    "FORMULAS",
+    "ZERO_COST",
+    "Cost",
+    "attention_backward_cost",
+    "attention_cost",
+    "conv_macs",
+    "normalized_op_name",
+    "softmax_flops",
+]
+
+Shape = tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Cost:
+    """The work one op call does."""
+
+    macs: int = 0
+    other_flops: int = 0
+    # (operand, uses): every element of `operand` takes part in `uses` of the MACs above.
+    weight_uses: tuple[tuple[Any, int], ...] = ()
+
+    def __add__(self, other: Cost) -> Cost:
+        return Cost(
+            self.macs + other.macs,
+            self.other_flops + other.other_flops,
+            self.weight_uses + other.weight_uses,
+        )
+
+
+# ----------------------------------------------------------------------------------------------
+# Pure formulas (integers in, integers out)
+# ----------------------------------------------------------------------------------------------
+
+
+def conv_macs(batch: int, spatial: Shape, weight: Shape) -> int:
+    """MACs of a convolution: every weight element meets every (batch, spatial) position once.
+
+    `spatial` is the output's spatial shape for a convolution and the input's for a transposed
+    one; `weight` already holds the per-group channel count, so groups need no extra factor.
+    """
+    return batch * prod(spatial) * prod(weight)
+
+
+def softmax_flops(rows: int, n: int) -> int:
+    """Softmax over rows of n: n exponentials, n-1 additions, n divisions."""
+    return rows * (3 * n - 1)
+
+
+def softmax_backward_flops(rows: int, n: int) -> int:
+    """grad_in = y * (g - sum(g * y)): n products, n-1 additions, n subtractions, n products."""
+    return rows * (4 * n - 1)
+
+
+def attention_cost(
+    batch: int,
+    heads: int,
+    q_len: int,
+    kv_len: int,
+    qk_dim: int,
+    v_dim: int,
+    masked: bool = False,
+    dropout: bool = False,
+) -> Cost:
+    """Scaled dot-product attention, counted as PyTorch's reference (math) implementation runs it.
+
+    MACs: Q·Kᵀ and A·V. Other work: Q and K each scaled by √scale (1 per element), the mask added
+    to the scores (1 per score, also for is_causal), softmax per row, and dropout (2 per score).
+    Grouped-query attention counts K and V at the query's head count, as the math path expands them.
+    """
+    scores = batch * heads * q_len * kv_len
+    macs = scores * qk_dim + scores * v_dim
+    other = batch * heads * (q_len + kv_len) * qk_dim
+    other += softmax_flops(batch * heads * q_len, kv_len)
+    if masked:
+        other += scores
+    if dropout:
+        other += 2 * scores
+    return Cost(macs, other)
+
+
+def attention_backward_cost(
+    batch: int, heads: int, q_len: int, kv_len: int, qk_dim: int, v_dim: int
+) -> Cost:
+    """Backward of fused attention: the scores and softmax are recomputed, then dP = dO·Vᵀ,
+    dV = Pᵀ·dO, dQ = dS·K and dK = dSᵀ·Q; the softmax backward and the √scale of dQ and dK."""
+    scores = batch * heads * q_len * kv_len
+    macs = scores * (3 * qk_dim + 2 * v_dim)
+    rows = batch * heads * q_len
+    other = softmax_flops(rows, kv_len) + softmax_backward_flops(rows, kv_len)
+    other += batch * heads * (q_len + kv_len) * qk_dim
+    return Cost(macs, other)
+
+
+def norm_flops(elements: int, affine_terms: int, computes_statistics: bool) -> int:
+    """A normalization: subtract the mean and multiply by 1/std (2 per element), plus one per
+    element for each affine term present (weight, bias), plus 3 per element when the statistics
+    are computed on the fly (the sum for the mean, the square and the sum for the variance)."""
+    per_element = 2 + affine_terms + (3 if computes_statistics else 0)
+    return elements * per_element
+
+
+def adaptive_pool_window_total(in_sizes: Shape, out_sizes: Shape) -> int:
+    """Sum over all output positions of the window size of an adaptive pool (one batch-channel)."""
+    total = 1
+    for size_in, size_out in zip(in_sizes, out_sizes, strict=True):
+        total *= sum(
+            ceil((i + 1) * size_in / size_out) - floor(i * size_in / size_out)
+            for i in range(size_out)
+        )
+    return total
+
+
+# ----------------------------------------------------------------------------------------------
+# Adapters: aten op arguments -> Cost
+# ----------------------------------------------------------------------------------------------
+
+
+def _shape(t: Any) -> Shape:
+    return tuple(t.shape)
+
+
+def _first(out: Any) -> Any:
+    return out[0] if isinstance(out, (tuple, list)) else out
+
+
+def _mm(args, kwargs, out) -> Cost:
+    a, b = args[0], args[1]
+    m, k = _shape(a)
+    n = _shape(b)[1]
+    return Cost(m * k * n, 0, ((a, n), (b, m)))
+
+
+def _addmm(args, kwargs, out) -> Cost:
+    return _mm(args[1:], kwargs, out) + Cost(other_flops=out.numel())
+
+
+def _bmm(args, kwargs, out) -> Cost:
+    a, b = args[0], args[1]
+    batch, m, k = _shape(a)
+    n = _shape(b)[2]
+    return Cost(batch * m * k * n, 0, ((a, n), (b, m)))
+
+
+def _baddbmm(args, kwargs, out) -> Cost:
+    return _bmm(args[1:], kwargs, out) + Cost(other_flops=out.numel())
+
+
+def _mv(args, kwargs, out) -> Cost:
+    matrix, vector = args[0], args[1]
+    m, n = _shape(matrix)
+    return Cost(m * n, 0, ((matrix, 1), (vector, m)))
+
+
+def _addmv(args, kwargs, out) -> Cost:
+    return _mv(args[1:], kwargs, out) + Cost(other_flops=out.numel())
+
+
+def _dot(args, kwargs, out) -> Cost:
+    return Cost(args[0].numel())
+
+
+def _convolution(args, kwargs, out) -> Cost:
+    """convolution / _convolution(input, weight, bias, stride, padding, dilation, transposed,
+    output_padding, groups)."""
+    x, weight, bias, transposed = args[0], args[1], args[2], args[6]
+    spatial = _shape(x)[2:] if transposed else _shape(out)[2:]
+    uses = _shape(x)[0] * prod(spatial)
+    macs = conv_macs(_shape(x)[0], spatial, _shape(weight))
+    return Cost(macs, out.numel() if bias is not None else 0, ((weight, uses),))
+
+
+def _convolution_backward(args, kwargs, out) -> Cost:
+    """convolution_backward(grad_out, input, weight, bias_sizes, stride, padding, dilation,
+    transposed, output_padding, groups, output_mask): grad_input and grad_weight each repeat the
+    forward's MACs; grad_bias sums grad_out."""
+    grad_out, x, weight = args[0], args[1], args[2]
+    transposed, output_mask = args[7], args[10]
+    spatial = _shape(x)[2:] if transposed else _shape(grad_out)[2:]
+    uses = _shape(x)[0] * prod(spatial)
+    forward_macs = conv_macs(_shape(x)[0], spatial, _shape(weight))
+    cost = Cost()
+    if output_mask[0]:
+        cost += Cost(forward_macs, 0, ((weight, uses),))
+    if output_mask[1]:
+        cost += Cost(forward_macs)
+    if output_mask[2]:
+        cost += Cost(other_flops=grad_out.numel())
+    return cost
+
+
+def _attention_from(q, k, v, masked: bool, dropout_p: float) -> Cost:
+    batch, heads, q_len, qk_dim = _shape(q)
+    kv_len, v_dim = _shape(k)[2], _shape(v)[3]
+    return attention_cost(batch, heads, q_len, kv_len, qk_dim, v_dim, masked, dropout_p > 0)
+
+
+def _flash_attention_for_cpu(args, kwargs, out) -> Cost:
+    """(query, key, value, dropout_p=0., is_causal=False, *, attn_mask=None, scale=None)."""
+    dropout_p = args[3] if len(args) > 3 else kwargs.get("dropout_p", 0.0)
+    is_causal = args[4] if len(args) > 4 else kwargs.get("is_causal", False)
+    masked = bool(is_causal) or kwargs.get("attn_mask") is not None
+    return _attention_from(args[0], args[1], args[2], masked, dropout_p)
+
+
+def _flash_attention(args, kwargs, out) -> Cost:
+    """_scaled_dot_product_flash_attention(query, key, value, dropout_p, is_causal, ...)."""
+    dropout_p = args[3] if len(args) > 3 else kwargs.get("dropout_p", 0.0)
+    is_causal = args[4] if len(args) > 4 else kwargs.get("is_causal", False)
+    return _attention_from(args[0], args[1], args[2], bool(is_causal), dropout_p)
+
+
+def _biased_attention(args, kwargs, out) -> Cost:
+    """_scaled_dot_product_{efficient,cudnn}_attention(query, key, value, attn_bias,
+    compute_log_sumexp, dropout_p, is_causal, ...)."""
+    bias = args[3] if len(args) > 3 else kwargs.get("attn_bias")
+    dropout_p = args[5] if len(args) > 5 else kwargs.get("dropout_p", 0.0)
+    is_causal = args[6] if len(args) > 6 else kwargs.get("is_causal", False)
+    masked = bias is not None or bool(is_causal)
+    return _attention_from(args[0], args[1], args[2], masked, dropout_p)
+
+
+def _attention_backward(args, kwargs, out) -> Cost:
+    """(grad_out, query, key, value, ...) for every fused attention backward."""
+    q, k, v = args[1], args[2], args[3]
+    batch, heads, q_len, qk_dim = _shape(q)
+    return attention_backward_cost(batch, heads, q_len, _shape(k)[2], qk_dim, _shape(v)[3])
+
+
+def _linear_cost(rows: int, in_features: int, out_features: int, weight: Any, bias: bool) -> Cost:
+    return Cost(
+        rows * in_features * out_features,
+        rows * out_features if bias else 0,
+        ((weight, rows),),
+    )
+
+
+def _multi_head_attention_cost(
+    query,
+    key,
+    embed_dim: int,
+    heads: int,
+    qkv_weight,
+    proj_weight,
+    masked: bool,
+    need_weights: bool,
+    average_weights: bool,
+) -> Cost:
+    """nn.MultiheadAttention's fused path, counted as its decomposed path runs: the Q, K, V and
+    output projections with their biases, then attention (explicit softmax with need_weights,
+    scaled dot-product attention without), and the mean of the weights over heads."""
+    batch, q_len = _shape(query)[0], _shape(query)[1]
+    kv_len = _shape(key)[1]
+    head_dim = embed_dim // heads
+    q_rows, kv_rows = batch * q_len, batch * kv_len
+    if q_rows == kv_rows:
+        cost = _linear_cost(q_rows, embed_dim, 3 * embed_dim, qkv_weight, True)
+    else:
+        cost = _linear_cost(q_rows, embed_dim, embed_dim, qkv_weight[:embed_dim], True)
+        cost += _linear_cost(kv_rows, embed_dim, 2 * embed_dim, qkv_weight[embed_dim:], True)
+    if need_weights:
+        scores = batch * heads * q_len * kv_len
+        cost += Cost(scores * head_dim * 2, q_rows * embed_dim)  # Q·Kᵀ, A·V; Q scaled once
+        cost += Cost(other_flops=softmax_flops(batch * heads * q_len, kv_len))
+        cost += Cost(other_flops=scores if masked else 0)
+        if average_weights:
+            cost += Cost(other_flops=scores + batch * q_len * kv_len)
+    else:
+        cost += attention_cost(batch, heads, q_len, kv_len, head_dim, head_dim, masked)
+    return cost + _linear_cost(q_rows, embed_dim, embed_dim, proj_weight, True)
+
+
+def _native_multi_head_attention(args, kwargs, out) -> Cost:
+    """(query, key, value, embed_dim, num_head, qkv_weight, qkv_bias, proj_weight, proj_bias,
+    mask=None, need_weights=True, average_attn_weights=True, mask_type=None)."""
+
+    def arg(i, name, default):
+        return args[i] if len(args) > i else kwargs.get(name, default)
+
+    return _multi_head_attention_cost(
+        args[0],
+        args[1],
+        args[3],
+        args[4],
+        args[5],
+        args[7],
+        masked=arg(9, "mask", None) is not None,
+        need_weights=bool(arg(10, "need_weights", True)),
+        average_weights=bool(arg(11, "average_attn_weights", True)),
+    )
+
+
+def _transformer_encoder_layer(args, kwargs, out) -> Cost:
+    """_transformer_encoder_layer_fwd(src, embed_dim, num_heads, qkv_weight, qkv_bias,
+    proj_weight, proj_bias, use_gelu, norm_first, eps, norm_weight_1, norm_bias_1, norm_weight_2,
+    norm_bias_2, ffn_weight_1, ffn_bias_1, ffn_weight_2, ffn_bias_2, mask=None, mask_type=None):
+    nn.TransformerEncoderLayer's fused path, counted op for op as its decomposed path runs."""
+    src, embed_dim, heads = args[0], args[1], args[2]
+    mask = args[18] if len(args) > 18 else kwargs.get("mask")
+    rows = _shape(src)[0] * _shape(src)[1]
+    ffn_weight_1, ffn_weight_2 = args[14], args[16]
+    hidden = _shape(ffn_weight_1)[0]
+    cost = _multi_head_attention_cost(
+        src, src, embed_dim, heads, args[3], args[5], mask is not None, False, False
+    )
+    cost += Cost(other_flops=2 * rows * embed_dim)  # two residual additions
+    cost += Cost(other_flops=2 * norm_flops(rows * embed_dim, 2, True))  # two LayerNorms
+    cost += _linear_cost(rows, embed_dim, hidden, ffn_weight_1, True)
+    cost += Cost(other_flops=rows * hidden)  # relu or gelu, 1 per element
+    return cost + _linear_cost(rows, hidden, embed_dim, ffn_weight_2, True)
+
+
+def _present(x: Any) -> int:
+    return 0 if x is None else 1
+
+
+def _layer_norm(args, kwargs, out) -> Cost:
+    """native_layer_norm(input, normalized_shape, weight, bias, eps)."""
+    affine = _present(args[2]) + _present(args[3])
+    return Cost(other_flops=norm_flops(args[0].numel(), affine, True))
+
+
+def _group_norm(args, kwargs, out) -> Cost:
+    """native_group_norm(input, weight, bias, N, C, HxW, group, eps)."""
+    affine = _present(args[1]) + _present(args[2])
+    return Cost(other_flops=norm_flops(args[0].numel(), affine, True))
+
+
+def _batch_norm_with_training_at(index: int | None) -> Callable[..., Cost]:
+    """native_batch_norm and _native_batch_norm_legit*(input, weight, bias, running_mean,
+    running_var, [training], ...): statistics are computed only in training."""
+
+    def cost(args, kwargs, out) -> Cost:
+        training = bool(args[index]) if index is not None else False
+        affine = 2 * _present(args[1])
+        return Cost(other_flops=norm_flops(args[0].numel(), affine, training))
+
+    return cost
+
+
+def _layer_norm_backward(args, kwargs, out) -> Cost:
+    """native_layer_norm_backward(grad_out, input, normalized_shape, mean, rstd, weight, bias,
+    output_mask)."""
+    affine = _present(args[5]) + _present(args[6])
+    return Cost(other_flops=2 * norm_flops(args[1].numel(), affine, True))
+
+
+def _batch_norm_backward(args, kwargs, out) -> Cost:
+    """native_batch_norm_backward(grad_out, input, weight, running_mean, running_var, save_mean,
+    save_invstd, train, eps, output_mask)."""
+    affine = 2 * _present(args[2])
+    return Cost(other_flops=2 * norm_flops(args[1].numel(), affine, bool(args[7])))
+
+
+def _group_norm_backward(args, kwargs, out) -> Cost:
+    """native_group_norm_backward(grad_out, input, mean, rstd, weight, N, C, HxW, group, mask)."""
+    affine = 2 * _present(args[4])
+    return Cost(other_flops=2 * norm_flops(args[1].numel(), affine, True))
+
+
+def _rows_and_n(x: Any, dim: int) -> tuple[int, int]:
+    shape = _shape(x)
+    if not shape:
+        return 1, 1
+    n = shape[dim]
+    return (x.numel() // n if n else 0), n
+
+
+def _softmax(args, kwargs, out) -> Cost:
+    """_softmax / _safe_softmax / _log_softmax(input, dim, ...)."""
+    rows, n = _rows_and_n(args[0], args[1])
+    return Cost(other_flops=softmax_flops(rows, n))
+
+
+def _softmax_backward(args, kwargs, out) -> Cost:
+    """_softmax_backward_data / _log_softmax_backward_data(grad_output, output, dim, dtype)."""
+    rows, n = _rows_and_n(args[0], args[2])
+    return Cost(other_flops=softmax_backward_flops(rows, n))
+
+
+def _per_output(flops_per_element: int) -> Callable[..., Cost]:
+    def cost(args, kwargs, out) -> Cost:
+        return Cost(other_flops=flops_per_element * _first(out).numel())
+
+    return cost
+
+
+def _per_input(flops_per_element: int, flops_per_output: int = 0) -> Callable[..., Cost]:
+    def cost(args, kwargs, out) -> Cost:
+        return Cost(
+            other_flops=flops_per_element * args[0].numel() + flops_per_output * _first(out).numel()
+        )
+
+    return cost
+
+
+def _kernel_elements(kernel_size: Any, spatial_dims: int) -> int:
+    sizes = [kernel_size] if isinstance(kernel_size, int) else list(kernel_size)
+    if len(sizes) == 1:
+        sizes = sizes * spatial_dims
+    return prod(sizes)
+
+
+def _avg_pool(args, kwargs, out) -> Cost:
+    """avg_pool{2,3}d(input, kernel_size, ...): k additions and one division per output element."""
+    k = _kernel_elements(args[1], len(_shape(out)) - 2)
+    return Cost(other_flops=(k + 1) * out.numel())
+
+
+def _avg_pool_backward(args, kwargs, out) -> Cost:
+    """avg_pool{2,3}d_backward(grad_output, input, kernel_size, ...): as the forward."""
+    k = _kernel_elements(args[2], len(_shape(args[0])) - 2)
+    return Cost(other_flops=(k + 1) * args[0].numel())
+
+
+def _adaptive_avg_pool(args, kwargs, out) -> Cost:
+    """_adaptive_avg_pool{2,3}d(input, output_size): window size + 1 per output element."""
+    x = args[0]
+    spatial = len(_shape(out)) - 2 if len(_shape(out)) > 2 else len(_shape(out)) - 1
+    in_sizes, out_sizes = _shape(x)[-spatial:], _shape(out)[-spatial:]
+    planes = out.numel() // prod(out_sizes)
+    return Cost(other_flops=planes * adaptive_pool_window_total(in_sizes, out_sizes) + out.numel())
+
+
+def _upsample_linear(dims: int) -> Callable[..., Cost]:
+    """Linear interpolation: 3 per output element per interpolated dimension."""
+    return _per_output(3 * dims)
+
+
+def _foreach(args, kwargs, out) -> Cost:
+    """_foreach_* ops: 1 per element of every tensor in the first list."""
+    return Cost(other_flops=sum(t.numel() for t in args[0]))
+
+
+def _nll_loss(args, kwargs, out) -> Cost:
+    """nll_loss_forward / nll_loss2d_forward(input, target, ...): one addition per target."""
+    return Cost(other_flops=args[1].numel())
+
+
+FORMULAS: dict[str, Callable[..., Cost]] = {
+    # matrix products (MACs)
+    "mm": _mm,
+    "addmm": _addmm,
+    "bmm": _bmm,
+    "baddbmm": _baddbmm,
+    "mv": _mv,
+    "addmv": _addmv,
+    "dot": _dot,
+    "vdot": _dot,
+    # convolutions (MACs), any dimension, transposed, grouped, dilated
+    "convolution": _convolution,
+    "_convolution": _convolution,
+    "convolution_backward": _convolution_backward,
+    # attention (MACs)
+    "_scaled_dot_product_flash_attention_for_cpu": _flash_attention_for_cpu,
+    "_scaled_dot_product_flash_attention": _flash_attention,
+    "_scaled_dot_product_efficient_attention": _biased_attention,
+    "_scaled_dot_product_cudnn_attention": _biased_attention,
+    "_scaled_dot_product_flash_attention_for_cpu_backward": _attention_backward,
+    "_scaled_dot_product_flash_attention_backward": _attention_backward,
+    "_scaled_dot_product_efficient_attention_backward": _attention_backward,
+    "_scaled_dot_product_cudnn_attention_backward": _attention_backward,
+    "_native_multi_head_attention": _native_multi_head_attention,
+    "_transformer_encoder_layer_fwd": _transformer_encoder_layer,
+    # normalizations
+    "native_layer_norm": _layer_norm,
+    "native_group_norm": _group_norm,
+    "native_batch_norm": _batch_norm_with_training_at(5),
+    "_native_batch_norm_legit": _batch_norm_with_training_at(5),
+    "_native_batch_norm_legit_functional": _batch_norm_with_training_at(5),
+    "_native_batch_norm_legit_no_training": _batch_norm_with_training_at(None),
+    "native_layer_norm_backward": _layer_norm_backward,
+    "native_batch_norm_backward": _batch_norm_backward,
+    "native_group_norm_backward": _group_norm_backward,
+    # softmax
+    "_softmax": _softmax,
+    "_safe_softmax": _softmax,
+    "_log_softmax": _softmax,
+    "_softmax_backward_data": _softmax_backward,
+    "_log_softmax_backward_data": _softmax_backward,
+    # pooling
+    "max_pool2d_with_indices": _per_output(1),
+    "max_pool3d_with_indices": _per_output(1),
+    "max_pool2d": _per_output(1),
+    "adaptive_max_pool2d": _per_output(1),
+    "adaptive_max_pool3d": _per_output(1),
+    "max_pool2d_with_indices_backward": _per_input(1),
+    "max_pool3d_with_indices_backward": _per_input(1),
+    "avg_pool2d": _avg_pool,
+    "avg_pool3d": _avg_pool,
+    "avg_pool2d_backward": _avg_pool_backward,
+    "avg_pool3d_backward": _avg_pool_backward,
+    "_adaptive_avg_pool2d": _adaptive_avg_pool,
+    "_adaptive_avg_pool3d": _adaptive_avg_pool,
+    "upsample_linear1d": _upsample_linear(1),
+    "upsample_bilinear2d": _upsample_linear(2),
+    "upsample_trilinear3d": _upsample_linear(3),
+    # reductions: 1 per input element, plus the per-output divisions / roots
+    "sum": _per_input(1),
+    "mean": _per_input(1, 1),
+    "prod": _per_input(1),
+    "amax": _per_input(1),
+    "amin": _per_input(1),
+    "max": _per_input(1),
+    "min": _per_input(1),
+    "cumsum": _per_input(1),
+    "cumprod": _per_input(1),
+    "var": _per_input(3, 1),
+    "std": _per_input(3, 2),
+    "var_mean": _per_input(3, 2),
+    "std_mean": _per_input(3, 3),
+    "linalg_vector_norm": _per_input(2, 1),
+    "norm": _per_input(2, 1),
+    "logsumexp": _per_input(4, 2),
+    # losses and backward scatters
+    "mse_loss": _per_input(3),
+    "nll_loss_forward": _nll_loss,
+    "nll_loss2d_forward": _nll_loss,
+    "embedding_dense_backward": _per_input(1),
+    # dropout: the mask multiply and the 1/(1-p) scale
+    "native_dropout": _per_input(2),
+    "native_dropout_backward": _per_input(2),
+}
+
+# Elementwise ops (torch's `pointwise` tag) cost 1 per output element unless listed here.
+ELEMENTWISE_COST: dict[str, int] = {
+    "tanh": 5,
+    "sigmoid": 4,
+}
+
+# Data movement, selection, copies, creation and random numbers: 0 FLOPs by decision.
+ZERO_COST: frozenset[str] = frozenset(
+    """
+    view _unsafe_view reshape _reshape_alias expand permute transpose t contiguous clone copy
+    _to_copy to cat stack split split_with_sizes chunk unbind slice slice_scatter select
+    select_scatter diagonal_scatter as_strided as_strided_scatter index _unsafe_index index_select
+    gather scatter index_put _index_put_impl embedding constant_pad_nd reflection_pad1d
+    reflection_pad2d reflection_pad3d replication_pad1d replication_pad2d replication_pad3d roll
+    flip repeat repeat_interleave masked_fill where tril triu zeros ones empty full empty_like
+    zeros_like ones_like full_like rand randn rand_like randn_like randint randperm arange
+    linspace scalar_tensor new_zeros new_ones new_empty new_empty_strided new_full empty_strided
+    fill zero bernoulli uniform normal random exponential lift_fresh lift_fresh_copy detach alias
+    pixel_shuffle pixel_unshuffle upsample_nearest1d upsample_nearest2d upsample_nearest3d
+    _upsample_nearest_exact1d _upsample_nearest_exact2d _upsample_nearest_exact3d im2col unfold
+    channel_shuffle native_channel_shuffle set resize _local_scalar_dense _conj resolve_conj
+    resolve_neg positive nll_loss_backward nll_loss2d_backward _foreach_copy _foreach_zero
+    """.split()
+)
+
+
+def normalized_op_name(packet_name: str) -> str:
+    """`add_` -> `add`: an in-place op costs what its out-of-place form costs."""
+    if packet_name.endswith("_") and not packet_name.endswith("__"):
+        return packet_name[:-1]
+    return packet_name
+
+
+FOREACH_PREFIX = "_foreach_"
+FOREACH_COST = _foreach

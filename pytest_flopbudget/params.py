@@ -1,0 +1,86 @@
+"""Parameters: unique, trainable, nonzero (pruned weights included), and which tensors are weights.
+
+Conventions (the README's table): a tensor shared by two modules counts once; buffers are not
+parameters; a pruned weight (torch.nn.utils.prune) counts as its dense size in `params`, and as
+the nonzero entries of ``weight_orig * weight_mask`` in `nonzero_params`. On the meta device or
+under FakeTensorMode values are unknown, so nonzero counts are None.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import torch
+from torch._subclasses.fake_tensor import is_fake
+
+__all__ = [
+    "ParamCounts",
+    "count_params",
+    "has_values",
+    "pruned_weight_names",
+    "unique_parameters",
+]
+
+PRUNED_SUFFIX = "_orig"
+MASK_SUFFIX = "_mask"
+
+
+@dataclass(frozen=True)
+class ParamCounts:
+    params: int
+    trainable_params: int
+    nonzero_params: int | None
+
+
+def has_values(tensor: torch.Tensor) -> bool:
+    """Whether the tensor's elements can be read (not meta, not fake)."""
+    return not tensor.is_meta and not is_fake(tensor)
+
+
+def unique_parameters(
+    modules: Iterable[torch.nn.Module],
+) -> Iterator[tuple[torch.nn.Module, str, torch.nn.Parameter]]:
+    """(owning module, local name, parameter) of every parameter of the modules, each once."""
+    seen: set[int] = set()
+    for root in modules:
+        for module in root.modules():
+            for name, param in module._parameters.items():
+                if param is None or id(param) in seen:
+                    continue
+                seen.add(id(param))
+                yield module, name, param
+
+
+def pruned_weight_names(module: torch.nn.Module) -> list[str]:
+    """Names of the weights torch.nn.utils.prune masks on this module (`weight` for weight_orig)."""
+    return [
+        name[: -len(PRUNED_SUFFIX)]
+        for name in module._parameters
+        if name.endswith(PRUNED_SUFFIX)
+        and name[: -len(PRUNED_SUFFIX)] + MASK_SUFFIX in module._buffers
+    ]
+
+
+def _nonzero(module: torch.nn.Module, name: str, param: torch.Tensor) -> int:
+    if name.endswith(PRUNED_SUFFIX):
+        mask = module._buffers.get(name[: -len(PRUNED_SUFFIX)] + MASK_SUFFIX)
+        if mask is not None:
+            return int(torch.count_nonzero((param != 0) & (mask != 0)))
+    return int(torch.count_nonzero(param))
+
+
+def count_params(modules: Iterable[torch.nn.Module]) -> ParamCounts:
+    """Unique, trainable and nonzero parameters of the modules taken together."""
+    total = trainable = nonzero = 0
+    known = True
+    with torch.no_grad():
+        for module, name, param in unique_parameters(modules):
+            total += param.numel()
+            if param.requires_grad:
+                trainable += param.numel()
+            if known and has_values(param):
+                nonzero += _nonzero(module, name, param)
+            else:
+                known = False
+    return ParamCounts(total, trainable, nonzero if known else None)

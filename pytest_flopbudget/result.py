@@ -1,0 +1,154 @@
+"""The result of counting: totals, the per-module tree, the per-op table, and their text form.
+
+This module imports no torch: a Profile is plain data that pytest reports and JSON can carry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from .budget import human
+
+__all__ = ["ModuleStats", "OpStats", "Profile"]
+
+CONVENTIONS = ("all", "matmul")
+
+
+@dataclass(frozen=True)
+class ModuleStats:
+    """One module of the tree, under its qualified name from ``named_modules()``.
+
+    A module shared by several parents is listed once, with all its calls. `macs` and `flops`
+    include the work of its children; `params` are the module's unique parameters, children's
+    included.
+    """
+
+    name: str
+    type_name: str
+    calls: int
+    macs: int
+    flops: int
+    forward_flops: int
+    backward_flops: int
+    params: int
+
+    @property
+    def depth(self) -> int:
+        return 0 if not self.name else self.name.count(".") + 1
+
+
+@dataclass(frozen=True)
+class OpStats:
+    """One aten op (overload packet, e.g. ``aten.addmm``) over the whole run."""
+
+    name: str
+    calls: int
+    macs: int
+    flops: int
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What one model call (or one counted block) cost.
+
+    `flops` follow the `count` convention: "all" is 2 per MAC plus every other floating-point
+    operation, "matmul" is exactly 2 per MAC. `nonzero_params`, `sparse_macs` and `sparse_flops`
+    are None when the weights' values are unknown (meta device, FakeTensorMode).
+    `backward_flops` is None when no backward ran.
+    """
+
+    count: str
+    macs: int
+    flops: int
+    params: int
+    trainable_params: int
+    nonzero_params: int | None
+    sparse_macs: int | None
+    sparse_flops: int | None
+    forward_flops: int
+    backward_flops: int | None
+    forward_macs: int
+    backward_macs: int | None
+    modules: Mapping[str, ModuleStats] = field(default_factory=dict)
+    ops: Mapping[str, OpStats] = field(default_factory=dict)
+    uncounted: Mapping[str, int] = field(default_factory=dict)
+    model_name: str = "model"
+
+    @property
+    def ran_torch_work(self) -> bool:
+        """Whether any module ran or any op was seen at all."""
+        return bool(self.ops or self.uncounted or any(m.calls for m in self.modules.values()))
+
+    def table(self, depth: int | None = None, *, ops: bool = True) -> str:
+        """The module tree (down to `depth` levels below the root), the op table and totals."""
+        lines = [self._summary_line()]
+        lines += _module_table(self, depth)
+        if ops and self.ops:
+            lines.append("")
+            lines += _op_table(self)
+        if self.uncounted:
+            lines.append("")
+            lines.append(
+                "uncounted ops (floating-point work with no formula, counted as 0): "
+                + ", ".join(f"{name} ×{calls}" for name, calls in self.uncounted.items())
+            )
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.table(depth=3)
+
+    def _summary_line(self) -> str:
+        parts = [
+            f"{self.model_name}: {human(self.flops, 'FLOPs')} ({self.count})",
+            human(self.macs, "MACs"),
+            f"params {human(self.params)}",
+        ]
+        if self.nonzero_params is not None and self.nonzero_params != self.params:
+            parts.append(f"nonzero {human(self.nonzero_params)}")
+        if self.sparse_flops is not None and self.sparse_flops != self.flops:
+            parts.append(f"sparse {human(self.sparse_flops, 'FLOPs')}")
+        if self.backward_flops is not None:
+            parts.append(
+                f"forward {human(self.forward_flops, 'FLOPs')}, "
+                f"backward {human(self.backward_flops, 'FLOPs')}"
+            )
+        return ", ".join(parts)
+
+
+def _percent(part: int, whole: int) -> str:
+    return f"{100 * part / whole:5.1f}%" if whole else "    -"
+
+
+def _module_table(profile: Profile, depth: int | None) -> list[str]:
+    rows = [module for module in profile.modules.values() if depth is None or module.depth <= depth]
+    if not rows:
+        return []
+    labels = [
+        "  " * m.depth + (f"{m.name.rsplit('.', 1)[-1]} ({m.type_name})" if m.name else m.type_name)
+        for m in rows
+    ]
+    width = max(len("module"), *(len(label) for label in labels))
+    header = (
+        f"{'module':<{width}}  {'calls':>5}  {'params':>7}  {'MACs':>7}  {'FLOPs':>7}  {'share':>6}"
+    )
+    lines = [header, "-" * len(header)]
+    for label, m in zip(labels, rows, strict=True):
+        lines.append(
+            f"{label:<{width}}  {m.calls:>5}  {human(m.params):>7}  {human(m.macs):>7}  "
+            f"{human(m.flops):>7}  {_percent(m.flops, profile.flops):>6}"
+        )
+    return lines
+
+
+def _op_table(profile: Profile) -> list[str]:
+    ops = sorted(profile.ops.values(), key=lambda op: op.flops, reverse=True)
+    width = max(len("op"), *(len(op.name) for op in ops))
+    header = f"{'op':<{width}}  {'calls':>5}  {'MACs':>7}  {'FLOPs':>7}  {'share':>6}"
+    lines = [header, "-" * len(header)]
+    for op in ops:
+        lines.append(
+            f"{op.name:<{width}}  {op.calls:>5}  {human(op.macs):>7}  {human(op.flops):>7}  "
+            f"{_percent(op.flops, profile.flops):>6}"
+        )
+    return lines
