@@ -102,10 +102,17 @@ class Counter(TorchDispatchMode):
     first seen at top level is adopted as a further root under its class name.
     """
 
-    def __init__(self, roots: list[torch.nn.Module], count: str, track_backward: bool) -> None:
+    def __init__(
+        self,
+        roots: list[torch.nn.Module],
+        count: str,
+        track_backward: bool,
+        only_modules: bool = False,
+    ) -> None:
         super().__init__()
         self.count = count
         self.track_backward = track_backward
+        self.only_modules = only_modules
         self.roots: list[torch.nn.Module] = []
         self.names: dict[torch.nn.Module, str] = {}
         self.module_calls: dict[str, int] = defaultdict(int)
@@ -250,6 +257,12 @@ class Counter(TorchDispatchMode):
         handler, name = entry
         if handler is _ZERO or not _is_float(out if out is not None else args[:1]):
             return out
+        if self.track_backward and torch._C._current_graph_task_id() != -1:
+            key = (self.backward_scope, BACKWARD)
+        else:
+            key = (self.forward_scope, FORWARD)
+        if self.only_modules and not key[0]:
+            return out
         if handler is _UNKNOWN:
             self.uncounted[name] += 1
             return out
@@ -258,15 +271,11 @@ class Counter(TorchDispatchMode):
         except Exception:  # a formula that cannot read these arguments: say so, never guess
             self.uncounted[f"{name} (formula failed)"] += 1
             return out
-        self._record(name, cost)
+        self._record(name, key, cost)
         return out
 
-    def _record(self, name: str, cost: Cost) -> None:
+    def _record(self, name: str, key: tuple[tuple[str, ...], int], cost: Cost) -> None:
         skipped = self._skipped_macs(cost) if cost.weight_uses and self.sparse_known else 0
-        if self.track_backward and torch._C._current_graph_task_id() != -1:
-            key = (self.backward_scope, BACKWARD)
-        else:
-            key = (self.forward_scope, FORWARD)
         totals = self.by_scope.get(key)
         if totals is None:
             totals = self.by_scope[key] = [0, 0, 0]
@@ -347,6 +356,7 @@ class Counter(TorchDispatchMode):
             params=counts.params,
             trainable_params=counts.trainable_params,
             nonzero_params=counts.nonzero_params,
+            param_bytes=counts.param_bytes,
             sparse_macs=sparse_macs,
             sparse_flops=None if sparse_macs is None else self._flops(sparse_macs, other),
             forward_flops=self._flops(forward_macs, forward_other),
@@ -455,12 +465,18 @@ class Counting:
 
 @contextlib.contextmanager
 def counting(
-    model: torch.nn.Module | None = None, *, count: str = "all", strict: bool = False
+    model: torch.nn.Module | None = None,
+    *,
+    count: str = "all",
+    strict: bool = False,
+    only_modules: bool = False,
 ) -> Iterator[Counting]:
     """Count everything run inside the block, forward and backward (a training step).
 
     Modules are named after `model`'s ``named_modules()`` when it is given; modules first called
-    at top level are named by their class. Read the result from the yielded handle's `profile`.
+    at top level are named by their class. With `only_modules`, only work that runs inside some
+    module's forward (or its backward) counts: what the pytest marker alone measures.
+    Read the result from the yielded handle's `profile`.
     """
     _check_count(count)
     if model is not None and not isinstance(model, torch.nn.Module):
@@ -468,12 +484,12 @@ def counting(
             f"pytest_flopbudget.counting(model) takes an nn.Module to name the modules by; "
             f"got {type(model).__name__}"
         )
-    counter = Counter([model] if model is not None else [], count, track_backward=True)
+    roots = [model] if model is not None else []
+    counter = Counter(roots, count, track_backward=True, only_modules=only_modules)
     handle = Counting()
     with counter:
         yield handle
-    roots = counter.roots
-    name = _name_of(model) if model is not None else "+".join(_name_of(r) for r in roots) or "block"
-    handle._profile = counter.result(name)
+    name = _name_of(model) if model is not None else "+".join(map(_name_of, counter.roots))
+    handle._profile = counter.result(name or "block")
     if strict:
         _raise_if_uncounted(handle._profile)

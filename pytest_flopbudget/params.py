@@ -18,6 +18,7 @@ __all__ = [
     "ParamCounts",
     "count_params",
     "has_values",
+    "param_bytes",
     "pruned_weight_names",
     "unique_parameters",
 ]
@@ -31,6 +32,7 @@ class ParamCounts:
     params: int
     trainable_params: int
     nonzero_params: int | None
+    param_bytes: int
 
 
 def has_values(tensor: torch.Tensor) -> bool:
@@ -72,6 +74,7 @@ def _nonzero(module: torch.nn.Module, name: str, param: torch.Tensor) -> int:
 
 def count_params(modules: Iterable[torch.nn.Module]) -> ParamCounts:
     """Unique, trainable and nonzero parameters of the modules taken together."""
+    modules = list(modules)
     total = trainable = nonzero = 0
     known = True
     with torch.no_grad():
@@ -83,4 +86,16 @@ def count_params(modules: Iterable[torch.nn.Module]) -> ParamCounts:
                 nonzero += _nonzero(module, name, param)
             else:
                 known = False
-    return ParamCounts(total, trainable, nonzero if known else None)
+    return ParamCounts(total, trainable, nonzero if known else None, param_bytes(modules))
+
+
+def param_bytes(modules: Iterable[torch.nn.Module]) -> int:
+    """Bytes of the unique parameters and buffers, each at its own dtype's size."""
+    seen: set[int] = set()
+    size = 0
+    for root in modules:
+        for tensor in (*root.parameters(), *root.buffers()):
+            if id(tensor) not in seen:
+                seen.add(id(tensor))
+                size += tensor.numel() * tensor.element_size()
+    return size

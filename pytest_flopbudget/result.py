@@ -55,7 +55,8 @@ class Profile:
     `flops` follow the `count` convention: "all" is 2 per MAC plus every other floating-point
     operation, "matmul" is exactly 2 per MAC. `nonzero_params`, `sparse_macs` and `sparse_flops`
     are None when the weights' values are unknown (meta device, FakeTensorMode).
-    `backward_flops` is None when no backward ran.
+    `backward_flops` is None when no backward ran. `param_bytes` is the size of the unique
+    parameters and buffers at their dtypes.
     """
 
     count: str
@@ -64,6 +65,7 @@ class Profile:
     params: int
     trainable_params: int
     nonzero_params: int | None
+    param_bytes: int
     sparse_macs: int | None
     sparse_flops: int | None
     forward_flops: int
@@ -79,6 +81,12 @@ class Profile:
     def ran_torch_work(self) -> bool:
         """Whether any module ran or any op was seen at all."""
         return bool(self.ops or self.uncounted or any(m.calls for m in self.modules.values()))
+
+    def top_modules(self, n: int = 5) -> list[ModuleStats]:
+        """The `n` costliest modules by FLOPs, leaving out those that hold all the work (roots
+        and wrappers around everything say nothing about where the cost is)."""
+        informative = [m for m in self.modules.values() if 0 < m.flops < self.flops]
+        return sorted(informative, key=lambda m: (-m.flops, m.name))[:n]
 
     def table(self, depth: int | None = None, *, ops: bool = True) -> str:
         """The module tree (down to `depth` levels below the root), the op table and totals."""
