@@ -1,0 +1,226 @@
+"""What one budgeted test measured (a row), its status and deltas, and their rendering.
+
+Rows are plain data: they travel on pytest's test reports (through xdist too) as dicts, and the
+controller renders them. This module imports no torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .budget import Budget, Violation, format_delta, human
+from .result import Profile
+
+__all__ = [
+    "STATUSES",
+    "TestRow",
+    "build_row",
+    "delta",
+    "failure_text",
+    "measured",
+    "status",
+    "summary_lines",
+]
+
+# worst first: the order the summary sorts by
+STATUSES = ("over", "no-torch-work", "new", "ok")
+TOP_MODULES = 5
+
+
+@dataclass(frozen=True)
+class TestRow:
+    """One budgeted test's measurement against its budget."""
+
+    __test__ = False  # not a pytest test class
+
+    nodeid: str
+    location: str
+    count: str
+    ran_torch_work: bool
+    flops: int
+    macs: int
+    params: int
+    nonzero_params: int | None
+    sparse_flops: int | None
+    param_bytes: int = 0
+    limits: dict[str, int] = field(default_factory=dict)
+    violations: list[str] = field(default_factory=list)
+    top_modules: list[tuple[str, str, int]] = field(default_factory=list)
+    uncounted: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TestRow:
+        values = dict(data)
+        values["top_modules"] = [tuple(m) for m in values.get("top_modules", [])]
+        return cls(**values)
+
+
+def measured(profiles: Sequence[Profile]) -> dict[str, int | None]:
+    """The quantities a budget checks, over everything recorded for one test.
+
+    Work adds up over several recordings; parameters are those of the largest model recorded
+    (profiling one model twice must not double its parameters).
+    """
+
+    def total(name: str) -> int | None:
+        values = [getattr(p, name) for p in profiles]
+        return None if any(v is None for v in values) else sum(values)
+
+    largest = max(profiles, key=lambda p: p.params)
+    return {
+        "flops": total("flops"),
+        "macs": total("macs"),
+        "sparse_flops": total("sparse_flops"),
+        "params": largest.params,
+        "nonzero_params": largest.nonzero_params,
+        "param_bytes": largest.param_bytes,
+    }
+
+
+def build_row(
+    nodeid: str,
+    location: str,
+    profiles: Sequence[Profile],
+    budget: Budget,
+    violations: Sequence[Violation],
+) -> TestRow:
+    values = measured(profiles)
+    modules = sorted(
+        (m for p in profiles for m in p.top_modules(TOP_MODULES)), key=lambda m: -m.flops
+    )[:TOP_MODULES]
+    uncounted: dict[str, int] = {}
+    for p in profiles:
+        for name, calls in p.uncounted.items():
+            uncounted[name] = uncounted.get(name, 0) + calls
+    return TestRow(
+        nodeid=nodeid,
+        location=location,
+        count=profiles[0].count,
+        ran_torch_work=any(p.ran_torch_work for p in profiles),
+        flops=values["flops"] or 0,
+        macs=values["macs"] or 0,
+        params=values["params"] or 0,
+        nonzero_params=values["nonzero_params"],
+        sparse_flops=values["sparse_flops"],
+        param_bytes=values["param_bytes"] or 0,
+        limits={quantity: limit.value for quantity, limit in budget.limits.items()},
+        violations=[v.message() for v in violations],
+        top_modules=[(m.name, m.type_name, m.flops) for m in modules],
+        uncounted=uncounted,
+    )
+
+
+def status(row: TestRow, previous: Mapping[str, Any] | None) -> str:
+    if row.violations:
+        return "over"
+    if not row.ran_torch_work:
+        return "no-torch-work"
+    if previous is None:
+        return "new"
+    return "ok"
+
+
+def delta(now: int | None, before: int | None) -> float | None:
+    """The relative change from `before` to `now`; None when either is unknown or before is 0."""
+    if now is None or not before:
+        return None
+    return now / before - 1
+
+
+def failure_text(row: TestRow) -> str:
+    """One line per exceeded limit, then the costliest modules and any uncounted ops."""
+    lines = list(row.violations)
+    if row.top_modules:
+        lines += ["", f"top modules by FLOPs ({row.count} convention):"]
+        width = max(len(f"{name} ({kind})") for name, kind, _ in row.top_modules)
+        for name, kind, flops in row.top_modules:
+            share = f"{100 * flops / row.flops:5.1f}%" if row.flops else ""
+            lines.append(f"  {f'{name} ({kind})':<{width}}  {human(flops, 'FLOPs'):>12}  {share}")
+    if row.uncounted:
+        listed = ", ".join(f"{name} ×{calls}" for name, calls in row.uncounted.items())
+        lines += ["", f"uncounted ops (counted as 0 FLOPs): {listed}"]
+    return "\n".join(lines)
+
+
+def _sort_key(row: TestRow, row_status: str) -> tuple:
+    over_budget = delta(row.flops, row.limits.get("flops"))
+    return (
+        STATUSES.index(row_status),
+        -(over_budget if over_budget is not None else float("-inf")),
+        row.nodeid,
+    )
+
+
+def _text(value: float | None) -> str:
+    return "-" if value is None else format_delta(value)
+
+
+def _cells(row: TestRow, row_status: str, before: Mapping[str, Any], verbose: bool) -> list[str]:
+    measured_anything = row.ran_torch_work
+    flops_limit = row.limits.get("flops")
+    cells = [
+        row_status,
+        human(row.flops) if measured_anything else "-",
+        human(flops_limit),
+        _text(delta(row.flops, flops_limit)) if measured_anything else "-",
+        _text(delta(row.flops, before.get("flops"))) if measured_anything else "-",
+        human(row.params) if measured_anything else "-",
+        human(row.nonzero_params) if measured_anything else "-",
+    ]
+    return cells + ([human(row.macs) if measured_anything else "-"] if verbose else [])
+
+
+def _line(cells: list[str], widths: list[int]) -> str:
+    return " ".join(
+        f"{cell:<{width}}" if i == 0 else f"{cell:>{width}}"
+        for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
+    )
+
+
+def summary_lines(
+    rows: Sequence[TestRow],
+    previous: Mapping[str, Mapping[str, Any]],
+    verbosity: int = 0,
+    width: int = 80,
+    against: str = "last",
+) -> list[str]:
+    """The `flop budget` section: one row per test, the worst first.
+
+    Columns: status, FLOPs, the FLOP budget, Δ to that budget (negative is headroom), Δ against
+    `previous` (the last run, or a baseline: `against` names it), params, nonzero params, and the
+    node id; MACs too with `verbosity` > 0. When a node id does not fit beside the numbers in
+    `width` columns, every node id goes on its own line above its numbers. With `verbosity` < 0,
+    one line of counts.
+    """
+    statuses = {row.nodeid: status(row, previous.get(row.nodeid)) for row in rows}
+    if verbosity < 0:
+        counts = {s: sum(1 for v in statuses.values() if v == s) for s in STATUSES}
+        parts = [f"{n} {s}" for s, n in counts.items() if n]
+        return [f"flop budget: {len(rows)} budgeted test(s): " + ", ".join(parts)]
+    verbose = verbosity > 0
+    ordered = sorted(rows, key=lambda r: _sort_key(r, statuses[r.nodeid]))
+    columns = ["status", "FLOPs", "budget", "Δbudget", f"Δ{against}", "params", "nonzero"]
+    widths = [13, 7, 7, 8, 8, 7, 7]
+    if verbose:
+        columns.append("MACs")
+        widths.append(7)
+    header = _line(columns, widths)
+    one_line = all(len(header) + 1 + len(r.nodeid) <= width for r in rows)
+    lines = [f"{header} test" if one_line else f"test\n{header}"]
+    lines.append("-" * min(width, max(len(line) for line in lines[0].splitlines())))
+    for row in ordered:
+        text = _line(
+            _cells(row, statuses[row.nodeid], previous.get(row.nodeid) or {}, verbose), widths
+        )
+        lines += [f"{text} {row.nodeid}"] if one_line else [row.nodeid, text]
+    if verbose:
+        for row in ordered:
+            if row.uncounted:
+                listed = ", ".join(f"{n} ×{c}" for n, c in row.uncounted.items())
+                lines.append(f"{row.nodeid}: uncounted ops {listed}")
+    return lines
