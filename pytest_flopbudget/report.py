@@ -47,6 +47,7 @@ class TestRow:
     param_bytes: int = 0
     limits: dict[str, int] = field(default_factory=dict)
     violations: list[str] = field(default_factory=list)
+    violated_limits: list[str] = field(default_factory=list)
     top_modules: list[tuple[str, str, int]] = field(default_factory=list)
     uncounted: dict[str, int] = field(default_factory=dict)
 
@@ -110,6 +111,7 @@ def build_row(
         param_bytes=values["param_bytes"] or 0,
         limits={quantity: limit.value for quantity, limit in budget.limits.items()},
         violations=[v.message() for v in violations],
+        violated_limits=[f"{v.limit.key} from {v.limit.source}" for v in violations],
         top_modules=[(m.name, m.type_name, m.flops) for m in modules],
         uncounted=uncounted,
     )
@@ -135,6 +137,8 @@ def delta(now: int | None, before: int | None) -> float | None:
 def failure_text(row: TestRow) -> str:
     """One line per exceeded limit, then the costliest modules and any uncounted ops."""
     lines = list(row.violations)
+    if row.violated_limits:
+        lines.append("(" + "; ".join(row.violated_limits) + ")")
     if row.top_modules:
         lines += ["", f"top modules by FLOPs ({row.count} convention):"]
         width = max(len(f"{name} ({kind})") for name, kind, _ in row.top_modules)
