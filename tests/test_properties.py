@@ -60,8 +60,12 @@ class ConvCase:
 
     def module(self) -> nn.Module:
         common = dict(
-            kernel_size=self.kernel, stride=self.stride, padding=self.padding,
-            dilation=self.dilation, groups=self.groups, bias=self.bias,
+            kernel_size=self.kernel,
+            stride=self.stride,
+            padding=self.padding,
+            dilation=self.dilation,
+            groups=self.groups,
+            bias=self.bias,
         )
         dims = len(self.kernel)
         if self.transposed:
@@ -75,8 +79,13 @@ class ConvCase:
 
     def output_spatial(self) -> tuple[int, ...]:
         per_dim = zip(
-            self.spatial, self.kernel, self.stride, self.padding, self.dilation,
-            self.output_padding, strict=True,
+            self.spatial,
+            self.kernel,
+            self.stride,
+            self.padding,
+            self.dilation,
+            self.output_padding,
+            strict=True,
         )
         if self.transposed:
             return tuple(conv_transpose_output_length(*dim) for dim in per_dim)
@@ -85,11 +94,17 @@ class ConvCase:
     def expected_macs(self) -> int:
         if self.transposed:
             return (
-                self.batch * prod(self.spatial) * self.c_in * (self.c_out // self.groups)
+                self.batch
+                * prod(self.spatial)
+                * self.c_in
+                * (self.c_out // self.groups)
                 * prod(self.kernel)
             )
         return (
-            self.batch * prod(self.output_spatial()) * self.c_out * (self.c_in // self.groups)
+            self.batch
+            * prod(self.output_spatial())
+            * self.c_out
+            * (self.c_in // self.groups)
             * prod(self.kernel)
         )
 
@@ -124,7 +139,8 @@ def conv_cases(draw, dims: int, transposed: bool) -> ConvCase:
             shortest = max(1, d * (k - 1) + 1 - 2 * p)
         length = draw(st.integers(shortest, shortest + (3 if dims < 3 else 2)))
         for values, v in zip(
-            (kernel, stride, padding, dilation, output_padding, spatial), (k, s, p, d, op, length),
+            (kernel, stride, padding, dilation, output_padding, spatial),
+            (k, s, p, d, op, length),
             strict=True,
         ):
             values.append(v)
