@@ -11,15 +11,27 @@ report; the controller prints the summary and remembers the run in pytest's cach
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .budget import Budget, BudgetError, budgeted_by_config, check, resolve
+from .budget import Budget, BudgetError, budgeted_by_config, check, parse_percent, resolve
 from .config import Config, find_pyproject, load_config, validate_marker
-from .report import TestRow, build_row, failure_text, measured, summary_lines
+from .exports import BaselineError, json_report, load_baseline, markdown_report, totals
+from .report import (
+    TestRow,
+    build_row,
+    detail_lines,
+    failure_text,
+    growth_messages,
+    measured,
+    summary_lines,
+)
 
 if TYPE_CHECKING:
     from .counter import Counting
@@ -45,9 +57,10 @@ class TestBudget:
 
     __test__ = False
 
-    def __init__(self, budget: Budget, count: str) -> None:
+    def __init__(self, budget: Budget, count: str, pinned: bool) -> None:
         self.budget = budget
         self.count = count
+        self.pinned = pinned
         self.recorded: list[Profile] = []
 
 
@@ -97,6 +110,43 @@ def flop_budget(request: pytest.FixtureRequest) -> FlopBudgetFixture:
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("flopbudget", "compute budgets for PyTorch models")
     group.addoption(
+        "--flop-report",
+        action="append",
+        nargs="?",
+        const="term",
+        default=[],
+        metavar="TYPE",
+        help="after the summary, the per-module and per-op breakdown of each budgeted test "
+        "(term, the default), or write it: json:PATH, markdown:PATH (repeatable; markdown "
+        "appends when PATH is $GITHUB_STEP_SUMMARY)",
+    )
+    group.addoption(
+        "--flop-report-depth",
+        type=int,
+        default=2,
+        metavar="N",
+        help="module levels below the model in --flop-report's tree (default 2)",
+    )
+    group.addoption(
+        "--flop-baseline",
+        metavar="PATH",
+        help="a JSON report of an earlier run (the main branch's): deltas are shown against it "
+        "instead of the last run",
+    )
+    group.addoption(
+        "--flop-fail-on-increase",
+        metavar="PCT",
+        help="fail a budgeted test whose FLOPs or params grew by more than PCT (e.g. 5%%) over "
+        "the baseline (or the last run); overrides fail_on_increase in pyproject.toml",
+    )
+    group.addoption(
+        "--flop-budget-update",
+        action="store_true",
+        default=False,
+        help="write the measured values into pyproject.toml as budgets at the end of the run "
+        "(budget overruns do not fail the run)",
+    )
+    group.addoption(
         "--flop-budget-disable",
         action="store_true",
         default=False,
@@ -106,20 +156,75 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
-    settings = load_config(find_pyproject(config.rootpath, config.inipath))
-    config.pluginmanager.register(FlopBudgetSession(config, settings), "flopbudget-session")
+    pyproject = find_pyproject(config.rootpath, config.inipath)
+    settings = load_config(pyproject)
+    session = FlopBudgetSession(config, settings, pyproject or config.rootpath / "pyproject.toml")
+    config.pluginmanager.register(session, "flopbudget-session")
+
+
+def _report_targets(values: list[str]) -> tuple[bool, list[tuple[str, Path]]]:
+    """--flop-report values -> (terminal report wanted, [(kind, path)])."""
+    terminal, files = False, []
+    for value in values:
+        kind, _, target = value.partition(":")
+        if value == "term":
+            terminal = True
+        elif kind in ("json", "markdown") and target:
+            files.append((kind, Path(target)))
+        else:
+            raise pytest.UsageError(f"--flop-report={value}: use term, json:PATH or markdown:PATH")
+    return terminal, files
+
+
+def _full_run(config: pytest.Config) -> bool:
+    """Whether the run collected everything (no paths, -k, -m or --lf narrowed it)."""
+    option = config.option
+    narrowed = bool(
+        getattr(option, "keyword", "")
+        or getattr(option, "markexpr", "")
+        or getattr(option, "lf", False)
+        or getattr(option, "deselect", None)
+    )
+    return not narrowed and config.args_source != pytest.Config.ArgsSource.ARGS
 
 
 class FlopBudgetSession:
-    """The session's state: the validated settings, and the rows the controller collects."""
+    """The session's state: the validated settings, what earlier runs measured, and the rows
+    the controller collects from the test reports."""
 
-    def __init__(self, config: pytest.Config, settings: Config) -> None:
+    def __init__(self, config: pytest.Config, settings: Config, pyproject: Path) -> None:
         self.config = config
         self.settings = settings
+        self.pyproject = pyproject
         self.rows: dict[str, dict] = {}
+        self.outcomes: dict[str, str] = {}
+        self.collected: list[str] = []
+        self.messages: list[str] = []
         self.disabled = bool(config.getoption("flop_budget_disable"))
+        self.updating = bool(config.getoption("flop_budget_update"))
+        self.terminal_report, self.report_files = _report_targets(config.getoption("flop_report"))
+        self.depth = config.getoption("flop_report_depth")
+        self.fail_on_increase = settings.fail_on_increase
+        option = config.getoption("flop_fail_on_increase")
+        if option is not None:
+            try:
+                self.fail_on_increase = parse_percent(
+                    option, "--flop-fail-on-increase", "the command line"
+                )
+            except BudgetError as error:
+                raise pytest.UsageError(str(error)) from None
         cache = getattr(config, "cache", None)
         self.last_run: dict[str, dict] = (cache.get(LAST_RUN_KEY, {}) if cache else {}) or {}
+        baseline = config.getoption("flop_baseline")
+        if baseline:
+            try:
+                self.previous = load_baseline(Path(baseline))
+            except BaselineError as error:
+                raise pytest.UsageError(str(error)) from None
+            self.against = "baseline"
+            self.compared_with = f"baseline {baseline}"
+        else:
+            self.previous, self.against, self.compared_with = self.last_run, "last", "last run"
 
     # ---- collection: which tests are budgeted, with what budget --------------------------
 
@@ -138,7 +243,15 @@ class FlopBudgetSession:
                 budget = resolve(kwargs, item.nodeid, self.settings)
             except BudgetError as error:
                 raise pytest.UsageError(str(error)) from None
-            item.stash[BUDGET_KEY] = TestBudget(budget, self.settings.count)
+            pinned = any(key != "tolerance" for key in kwargs)
+            item.stash[BUDGET_KEY] = TestBudget(budget, self.settings.count, pinned)
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.collected = [item.nodeid for item in session.items]
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        self.collected = list(ids)
 
     # ---- the call phase: count, check, fail ---------------------------------------------
 
@@ -153,11 +266,26 @@ class FlopBudgetSession:
         with counting(count=state.count, only_modules=True) as whole_call:
             result = yield
         profiles = state.recorded or [whole_call.profile]
-        violations = check(measured(profiles), state.budget)
+        values = measured(profiles)
+        violations = check(values, state.budget)
+        growth = []
+        if self.fail_on_increase is not None:
+            previous = self.previous.get(item.nodeid)
+            growth = growth_messages(values, previous, self.fail_on_increase, self.against)
         path, line, _ = item.location
-        location = f"{path}:{(line or 0) + 1}"
-        row = build_row(item.nodeid, location, profiles, state.budget, violations)
+        row = build_row(
+            item.nodeid,
+            f"{path}:{(line or 0) + 1}",
+            profiles,
+            state.budget,
+            violations,
+            growth,
+            pinned=state.pinned,
+            detail_depth=self.depth if self.terminal_report else None,
+        )
         item.stash[ROW_KEY] = row.to_dict()
+        for key, value in totals(row).items():
+            item.user_properties.append((f"flopbudget_{key}", value))
         if not row.ran_torch_work:
             warnings.warn(
                 FlopBudgetWarning(
@@ -166,7 +294,7 @@ class FlopBudgetSession:
                 ),
                 stacklevel=1,
             )
-        if violations and not self.disabled:
+        if row.violations and not (self.disabled or self.updating):
             pytest.fail(failure_text(row), pytrace=False)
         return result
 
@@ -177,31 +305,93 @@ class FlopBudgetSession:
             setattr(report, REPORT_ATTRIBUTE, item.stash[ROW_KEY])
         return report
 
-    # ---- the controller: collect, summarize, remember -----------------------------------
+    # ---- the controller: collect, write, summarize, remember ----------------------------
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         row = getattr(report, REPORT_ATTRIBUTE, None)
         if report.when == "call" and row is not None:
             self.rows[report.nodeid] = row
+            self.outcomes[report.nodeid] = report.outcome
 
-    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if not self.rows or terminalreporter.verbosity <= -2:
-            return
-        rows = [TestRow.from_dict(row) for row in self.rows.values()]
-        verbosity = terminalreporter.verbosity
-        lines = summary_lines(rows, self.last_run, verbosity, terminalreporter._tw.fullwidth)
-        if verbosity >= 0:
-            terminalreporter.write_sep("=", "flop budget")
-        for line in lines:
-            terminalreporter.write_line(line)
+    def _rows(self) -> list[TestRow]:
+        return [TestRow.from_dict(row) for row in self.rows.values()]
+
+    def _gone(self) -> list[str]:
+        if self.against != "baseline" or not _full_run(self.config):
+            return []
+        return sorted(set(self.previous) - set(self.collected))
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        cache = getattr(self.config, "cache", None)
-        if cache is None or hasattr(self.config, "workerinput") or not self.rows:
+        if hasattr(self.config, "workerinput"):
             return
-        remembered = dict(self.last_run)
-        for nodeid, row in self.rows.items():
-            remembered[nodeid] = {
-                key: row[key] for key in ("flops", "macs", "params", "nonzero_params")
-            }
-        cache.set(LAST_RUN_KEY, remembered)
+        rows = self._rows()
+        for kind, path in self.report_files:
+            self._write_report(kind, path, rows)
+        if self.updating:
+            from .update import update_pyproject  # tomlkit only when rewriting
+
+            pinned = {row.nodeid: row.location for row in rows if row.pinned}
+            collected = self.collected if _full_run(self.config) else None
+            result = update_pyproject(self.pyproject, self.settings, rows, pinned, collected)
+            self.messages += result.lines(self.pyproject)
+        cache = getattr(self.config, "cache", None)
+        if cache is not None and rows:
+            remembered = dict(self.last_run)
+            remembered.update({row.nodeid: totals(row) for row in rows})
+            cache.set(LAST_RUN_KEY, remembered)
+
+    def _write_report(self, kind: str, path: Path, rows: list[TestRow]) -> None:
+        path = path if path.is_absolute() else self.config.invocation_params.dir / path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if kind == "json":
+            report = json_report(
+                rows,
+                self.outcomes,
+                self.previous,
+                self.settings.count,
+                self.compared_with,
+                self._gone(),
+            )
+            path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        else:
+            text = markdown_report(rows, self.previous, self.against, self._gone())
+            summary = os.environ.get("GITHUB_STEP_SUMMARY")
+            appending = bool(summary) and Path(summary).resolve() == path.resolve()
+            with path.open("a" if appending else "w", encoding="utf-8") as stream:
+                stream.write(text)
+        self.messages.append(f"flop budget: wrote the {kind} report to {path}")
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        rows = self._rows()
+        if os.environ.get("GITHUB_ACTIONS") == "true":
+            for row in rows:
+                if row.violations:
+                    terminalreporter.write_line(_github_error(row))
+        verbosity = terminalreporter.verbosity
+        if verbosity <= -2 or not (rows or self.messages):
+            return
+        if rows:
+            width = terminalreporter._tw.fullwidth
+            lines = summary_lines(rows, self.previous, verbosity, width, self.against)
+            if verbosity >= 0:
+                terminalreporter.write_sep("=", "flop budget")
+            for line in lines:
+                terminalreporter.write_line(line)
+            gone = self._gone()
+            if gone:
+                terminalreporter.write_line(f"gone since the baseline: {', '.join(gone)}")
+        if self.terminal_report:
+            for row in sorted(rows, key=lambda r: r.nodeid):
+                terminalreporter.write_sep("-", "flop report")
+                for line in detail_lines(row, self.depth):
+                    terminalreporter.write_line(line)
+        for message in self.messages:
+            terminalreporter.write_line(message)
+
+
+def _github_error(row: TestRow) -> str:
+    """A GitHub Actions workflow command: an error annotation on the test's file and line."""
+    path, _, line = row.location.rpartition(":")
+    message = "\n".join(row.violations)
+    escaped = message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return f"::error file={path},line={line},title=FLOP budget ({row.nodeid})::{escaped}"

@@ -6,6 +6,7 @@ controller renders them. This module imports no torch.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -18,7 +19,9 @@ __all__ = [
     "TestRow",
     "build_row",
     "delta",
+    "detail_lines",
     "failure_text",
+    "growth_messages",
     "measured",
     "status",
     "summary_lines",
@@ -27,6 +30,7 @@ __all__ = [
 # worst first: the order the summary sorts by
 STATUSES = ("over", "no-torch-work", "new", "ok")
 TOP_MODULES = 5
+FOLD_AFTER = 8  # children shown per module in the detailed tree; the rest fold into "other"
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,11 @@ class TestRow:
     violated_limits: list[str] = field(default_factory=list)
     top_modules: list[tuple[str, str, int]] = field(default_factory=list)
     uncounted: dict[str, int] = field(default_factory=dict)
+    pinned: bool = False  # the marker sets limits: --flop-budget-update leaves the test alone
+    # (name, type, calls, macs, flops, params) per module and (name, calls, macs, flops) per op,
+    # carried only when a detailed terminal report is asked for
+    modules: list[tuple[str, str, int, int, int, int]] = field(default_factory=list)
+    ops: list[tuple[str, int, int, int]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -57,7 +66,8 @@ class TestRow:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TestRow:
         values = dict(data)
-        values["top_modules"] = [tuple(m) for m in values.get("top_modules", [])]
+        for key in ("top_modules", "modules", "ops"):
+            values[key] = [tuple(m) for m in values.get(key, [])]
         return cls(**values)
 
 
@@ -83,13 +93,60 @@ def measured(profiles: Sequence[Profile]) -> dict[str, int | None]:
     }
 
 
+def _module_detail(profiles: Sequence[Profile], depth: int) -> list[tuple]:
+    merged: dict[str, list] = {}
+    for p in profiles:
+        for m in p.modules.values():
+            if m.calls and m.depth <= depth + 1:
+                row = merged.setdefault(m.name, [m.name, m.type_name, 0, 0, 0, m.params])
+                row[2] += m.calls
+                row[3] += m.macs
+                row[4] += m.flops
+    return [tuple(row) for row in merged.values()]
+
+
+def _op_detail(profiles: Sequence[Profile]) -> list[tuple[str, int, int, int]]:
+    merged: dict[str, list] = {}
+    for p in profiles:
+        for op in p.ops.values():
+            row = merged.setdefault(op.name, [op.name, 0, 0, 0])
+            row[1] += op.calls
+            row[2] += op.macs
+            row[3] += op.flops
+    return [tuple(row) for row in merged.values()]
+
+
+def growth_messages(
+    row_values: Mapping[str, int | None],
+    previous: Mapping[str, Any] | None,
+    allowed: float,
+    against: str,
+) -> list[str]:
+    """FLOPs or params that grew more than `allowed` (a fraction) over `previous`."""
+    messages = []
+    for quantity, label, unit in (("flops", "FLOPs", "FLOPs"), ("params", "params", "")):
+        now, before = row_values.get(quantity), (previous or {}).get(quantity)
+        grown = delta(now, before)
+        if grown is not None and grown > allowed:
+            messages.append(
+                f"{label} grew {format_delta(grown)} over the {against}: "
+                f"{human(before, unit)} -> {human(now, unit)} (allowed {format_delta(allowed)})"
+            )
+    return messages
+
+
 def build_row(
     nodeid: str,
     location: str,
     profiles: Sequence[Profile],
     budget: Budget,
     violations: Sequence[Violation],
+    growth: Sequence[str] = (),
+    pinned: bool = False,
+    detail_depth: int | None = None,
 ) -> TestRow:
+    """The row of one test; `detail_depth` (when a detailed report is wanted) keeps the module
+    tree down to that depth and the op table."""
     values = measured(profiles)
     modules = sorted(
         (m for p in profiles for m in p.top_modules(TOP_MODULES)), key=lambda m: -m.flops
@@ -110,10 +167,13 @@ def build_row(
         sparse_flops=values["sparse_flops"],
         param_bytes=values["param_bytes"] or 0,
         limits={quantity: limit.value for quantity, limit in budget.limits.items()},
-        violations=[v.message() for v in violations],
+        violations=[v.message() for v in violations] + list(growth),
         violated_limits=[f"{v.limit.key} from {v.limit.source}" for v in violations],
         top_modules=[(m.name, m.type_name, m.flops) for m in modules],
         uncounted=uncounted,
+        pinned=pinned,
+        modules=_module_detail(profiles, detail_depth) if detail_depth is not None else [],
+        ops=_op_detail(profiles) if detail_depth is not None else [],
     )
 
 
@@ -227,4 +287,90 @@ def summary_lines(
             if row.uncounted:
                 listed = ", ".join(f"{n} ×{c}" for n, c in row.uncounted.items())
                 lines.append(f"{row.nodeid}: uncounted ops {listed}")
+    return lines
+
+
+def _parent(name: str, names: set[str]) -> str | None:
+    while "." in name:
+        name = name.rsplit(".", 1)[0]
+        if name in names:
+            return name
+    return "" if name != "" and "" in names else None
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{100 * part / whole:5.1f}%" if whole else "     -"
+
+
+def detail_lines(row: TestRow, depth: int) -> list[str]:
+    """The detailed report of one test: the module tree (down to `depth` levels below the
+    roots, the costliest first, children past the first few folded into "other"), the op table
+    and the uncounted ops."""
+    lines = [
+        f"{row.nodeid}: {human(row.flops, 'FLOPs')} ({row.count}), {human(row.macs, 'MACs')}, "
+        f"params {human(row.params)}"
+    ]
+    names = {m[0] for m in row.modules}
+    children: dict[str | None, list[tuple]] = defaultdict(list)
+    for module in row.modules:
+        children[_parent(module[0], names)].append(module)
+    table = [("module", "calls", "params", "MACs", "FLOPs", "share")]
+
+    def walk(parent: str | None, level: int) -> None:
+        ordered = sorted(children.get(parent, []), key=lambda m: (-m[4], m[0]))
+        shown, folded = ordered[:FOLD_AFTER], ordered[FOLD_AFTER:]
+        for name, kind, calls, macs, flops, params in shown:
+            label = name.rsplit(".", 1)[-1] if parent else (name or kind)
+            table.append(
+                (
+                    "  " * level + (f"{label} ({kind})" if label != kind else kind),
+                    str(calls),
+                    human(params),
+                    human(macs),
+                    human(flops),
+                    _share(flops, row.flops),
+                )
+            )
+            if level < depth:
+                walk(name, level + 1)
+        if folded:
+            macs = sum(m[3] for m in folded)
+            flops = sum(m[4] for m in folded)
+            table.append(
+                (
+                    "  " * level + f"other ({len(folded)} modules)",
+                    str(sum(m[2] for m in folded)),
+                    human(sum(m[5] for m in folded)),
+                    human(macs),
+                    human(flops),
+                    _share(flops, row.flops),
+                )
+            )
+
+    walk(None, 0)
+    if len(table) > 1:
+        lines += _columns(table)
+    if row.ops:
+        ops = sorted(row.ops, key=lambda op: (-op[3], op[0]))
+        lines.append("")
+        lines += _columns(
+            [("op", "calls", "MACs", "FLOPs", "share")]
+            + [(n, str(c), human(m), human(f), _share(f, row.flops)) for n, c, m, f in ops]
+        )
+    if row.uncounted:
+        listed = ", ".join(f"{n} ×{c}" for n, c in row.uncounted.items())
+        lines += ["", f"uncounted ops (counted as 0 FLOPs): {listed}"]
+    return lines
+
+
+def _columns(table: list[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
+    lines = [
+        "  ".join(
+            cell.ljust(width) if i == 0 else cell.rjust(width)
+            for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
+        )
+        for cells in table
+    ]
+    lines.insert(1, "-" * len(lines[0]))
     return lines
