@@ -127,7 +127,7 @@ class Counter(TorchDispatchMode):
         self.weights: dict[int, torch.Tensor] = {}
         self.pruned: list[torch.nn.Module] = []
         self.pruned_current: dict[tuple[int, str], int] = {}
-        self.nonzero_cache: dict[tuple, int] = {}
+        self.nonzero_cache: dict[tuple[int, int], int] = {}
         self.sparse_known = True
         self.backward_reset_queued = False
         self.handles: list[Any] = []
@@ -223,17 +223,13 @@ class Counter(TorchDispatchMode):
                 self.weights[effective_pointer] = effective
         return self.weights.get(pointer)
 
-    def _nonzero(self, operand: torch.Tensor) -> int:
-        key = (
-            operand.untyped_storage().data_ptr(),
-            operand._version,
-            operand.storage_offset(),
-            tuple(operand.shape),
-            operand.stride(),
-        )
+    def nonzero(self, tensor: torch.Tensor) -> int:
+        """Nonzero elements of a tensor, each weight scanned once per version (a weight's
+        nonzero count serves both the sparse MACs and the nonzero params)."""
+        key = (id(tensor), tensor._version)
         nonzero = self.nonzero_cache.get(key)
         if nonzero is None:
-            nonzero = self.nonzero_cache[key] = int(torch.count_nonzero(operand))
+            nonzero = self.nonzero_cache[key] = int(torch.count_nonzero(tensor))
         return nonzero
 
     def _skipped_macs(self, cost: Cost) -> int:
@@ -242,8 +238,12 @@ class Counter(TorchDispatchMode):
             if not isinstance(operand, torch.Tensor) or not has_values(operand):
                 self.sparse_known = False
                 return 0
-            if operand.numel() and self._weight(operand) is not None:
-                return (operand.numel() - self._nonzero(operand)) * uses
+            weight = self._weight(operand) if operand.numel() else None
+            if weight is not None:
+                # a view of the whole weight (w.t()) has its nonzeros; a slice has its own
+                whole = operand.numel() == weight.numel()
+                nonzero = self.nonzero(weight) if whole else int(torch.count_nonzero(operand))
+                return (operand.numel() - nonzero) * uses
         return 0
 
     # ---- the dispatch mode ------------------------------------------------------------------
@@ -333,9 +333,10 @@ class Counter(TorchDispatchMode):
         (forward_macs, forward_other), (backward_macs, backward_other) = phase_totals
         macs = forward_macs + backward_macs
         other = forward_other + backward_other
-        counts = count_params(self.roots)
+        counts = count_params(self.roots, self.nonzero)
         sparse_known = self.sparse_known and counts.nonzero_params is not None
         sparse_macs = macs - skipped if sparse_known else None
+        params_under = _params_per_module(list(self.names))
         modules = {}
         for module, name in self.names.items():
             fm, fo, bm, bo = per_module.get(name, (0, 0, 0, 0))
@@ -347,7 +348,7 @@ class Counter(TorchDispatchMode):
                 flops=self._flops(fm + bm, fo + bo),
                 forward_flops=self._flops(fm, fo),
                 backward_flops=self._flops(bm, bo),
-                params=sum(p.numel() for p in module.parameters()),
+                params=params_under[module],
             )
         return Profile(
             count=self.count,
@@ -371,6 +372,23 @@ class Counter(TorchDispatchMode):
             uncounted=dict(self.uncounted),
             model_name=model_name,
         )
+
+
+def _params_per_module(modules: list[torch.nn.Module]) -> dict[torch.nn.Module, int]:
+    """Each module's unique parameters, its descendants' (shared ones once) included: one
+    memoized walk instead of a ``parameters()`` walk per module."""
+    memo: dict[torch.nn.Module, dict[int, int]] = {}
+
+    def sizes(module: torch.nn.Module) -> dict[int, int]:
+        if module not in memo:
+            own = {id(p): p.numel() for p in module._parameters.values() if p is not None}
+            for child in module._modules.values():
+                if child is not None:
+                    own.update(sizes(child))
+            memo[module] = own
+        return memo[module]
+
+    return {module: sum(sizes(module).values()) for module in modules}
 
 
 # ---- the public entry points ----------------------------------------------------------------

@@ -8,7 +8,7 @@ under FakeTensorMode values are unknown, so nonzero counts are None.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -35,9 +35,14 @@ class ParamCounts:
     param_bytes: int
 
 
+_PLAIN = (torch.Tensor, torch.nn.Parameter)
+
+
 def has_values(tensor: torch.Tensor) -> bool:
     """Whether the tensor's elements can be read (not meta, not fake)."""
-    return not tensor.is_meta and not is_fake(tensor)
+    if tensor.is_meta:
+        return False
+    return type(tensor) in _PLAIN or not is_fake(tensor)
 
 
 def unique_parameters(
@@ -64,18 +69,27 @@ def pruned_weight_names(module: torch.nn.Module) -> list[str]:
     ]
 
 
-def _nonzero(module: torch.nn.Module, name: str, param: torch.Tensor) -> int:
+def _count_nonzero(tensor: torch.Tensor) -> int:
+    return int(torch.count_nonzero(tensor))
+
+
+def _nonzero(
+    module: torch.nn.Module, name: str, param: torch.Tensor, nonzero: Callable[[torch.Tensor], int]
+) -> int:
     if name.endswith(PRUNED_SUFFIX):
         mask = module._buffers.get(name[: -len(PRUNED_SUFFIX)] + MASK_SUFFIX)
         if mask is not None:
             return int(torch.count_nonzero((param != 0) & (mask != 0)))
-    return int(torch.count_nonzero(param))
+    return nonzero(param)
 
 
-def count_params(modules: Iterable[torch.nn.Module]) -> ParamCounts:
-    """Unique, trainable and nonzero parameters of the modules taken together."""
+def count_params(
+    modules: Iterable[torch.nn.Module], nonzero: Callable[[torch.Tensor], int] = _count_nonzero
+) -> ParamCounts:
+    """Unique, trainable and nonzero parameters of the modules taken together; `nonzero`
+    counts a tensor's nonzero elements (a caller may pass one that remembers its answers)."""
     modules = list(modules)
-    total = trainable = nonzero = 0
+    total = trainable = nonzero_count = 0
     known = True
     with torch.no_grad():
         for module, name, param in unique_parameters(modules):
@@ -83,10 +97,10 @@ def count_params(modules: Iterable[torch.nn.Module]) -> ParamCounts:
             if param.requires_grad:
                 trainable += param.numel()
             if known and has_values(param):
-                nonzero += _nonzero(module, name, param)
+                nonzero_count += _nonzero(module, name, param, nonzero)
             else:
                 known = False
-    return ParamCounts(total, trainable, nonzero if known else None, param_bytes(modules))
+    return ParamCounts(total, trainable, nonzero_count if known else None, param_bytes(modules))
 
 
 def param_bytes(modules: Iterable[torch.nn.Module]) -> int:
