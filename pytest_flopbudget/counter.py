@@ -102,6 +102,13 @@ class Counter(TorchDispatchMode):
     first seen at top level is adopted as a further root under its class name.
     """
 
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        """Keep torch from wrapping __torch_dispatch__ in a dynamo-disable shim: this mode
+        never compiles anything, and the shim's first call imports torch._dynamo (1-2 s per
+        process, paid by every test run that counts anything)."""
+        return False
+
     def __init__(
         self,
         roots: list[torch.nn.Module],

@@ -148,12 +148,7 @@ def load_baseline(path: Path) -> dict[str, dict[str, Any]]:
             f"this plugin reads version {SCHEMA_VERSION}"
         )
     tests = data.get("tests")
-    if not isinstance(tests, list) or not all(
-        isinstance(t, dict)
-        and isinstance(t.get("nodeid"), str)
-        and isinstance(t.get("totals"), dict)
-        for t in tests
-    ):
+    if not isinstance(tests, list) or not all(_is_test_entry(t) for t in tests):
         raise BaselineError(f'--flop-baseline={path}: "tests" is not a list of test entries')
     return {t["nodeid"]: t["totals"] for t in tests}
 

@@ -389,9 +389,20 @@ class FlopBudgetSession:
             terminalreporter.write_line(message)
 
 
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    """A property value: `:` and `,` too, or the runner ends the properties at the node id's
+    `::` and splits them at a parameter id's `,` (as @actions/core's escapeProperty)."""
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
 def _github_error(row: TestRow) -> str:
     """A GitHub Actions workflow command: an error annotation on the test's file and line."""
     path, _, line = row.location.rpartition(":")
+    properties = {"file": path, "line": line, "title": f"FLOP budget ({row.nodeid})"}
+    listed = ",".join(f"{key}={_escape_property(value)}" for key, value in properties.items())
     message = "\n".join(row.violations)
-    escaped = message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-    return f"::error file={path},line={line},title=FLOP budget ({row.nodeid})::{escaped}"
+    return f"::error {listed}::{_escape_data(message)}"

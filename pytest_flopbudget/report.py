@@ -122,14 +122,16 @@ def growth_messages(
     allowed: float,
     against: str,
 ) -> list[str]:
-    """FLOPs or params that grew more than `allowed` (a fraction) over `previous`."""
+    """FLOPs or params that grew more than `allowed` (a fraction) over `previous` (the
+    "baseline" or the "last" run: `against`)."""
+    over = "last run" if against == "last" else against
     messages = []
     for quantity, label, unit in (("flops", "FLOPs", "FLOPs"), ("params", "params", "")):
         now, before = row_values.get(quantity), (previous or {}).get(quantity)
         grown = delta(now, before)
         if grown is not None and grown > allowed:
             messages.append(
-                f"{label} grew {format_delta(grown)} over the {against}: "
+                f"{label} grew {format_delta(grown)} over the {over}: "
                 f"{human(before, unit)} -> {human(now, unit)} (allowed {format_delta(allowed)})"
             )
     return messages
