@@ -12,7 +12,7 @@ JSON schema, version 1 (`"schema": "pytest-flopbudget/report"`):
       "tests": [{
         "nodeid": "tests/test_x.py::test_a", "location": "tests/test_x.py:12",
         "outcome": "passed" | "failed",                   # the test's call phase
-        "status": "ok" | "over" | "new" | "no-torch-work",
+        "status": "ok" | "over" | "grew" | "new" | "no-torch-work",
         "totals": {"flops": int, "macs": int, "params": int, "nonzero_params": int | null,
                    "sparse_flops": int | null, "param_bytes": int},
         "budget": {"flops": int, "params": int, ...},    # resolved limits, base units
@@ -54,7 +54,13 @@ __all__ = [
 SCHEMA = "pytest-flopbudget/report"
 SCHEMA_VERSION = 1
 REMEMBERED = ("flops", "macs", "params", "nonzero_params", "sparse_flops", "param_bytes")
-MARKS = {"over": "🔴 over", "no-torch-work": "⚪ no torch work", "new": "🆕 new", "ok": "✅ ok"}
+MARKS = {
+    "over": "🔴 over",
+    "grew": "🟠 grew",
+    "no-torch-work": "⚪ no torch work",
+    "new": "🆕 new",
+    "ok": "✅ ok",
+}
 
 
 class BaselineError(ValueError):
@@ -181,7 +187,7 @@ def markdown_report(
 
     ordered = sorted(
         rows,
-        key=lambda r: (statuses[r.nodeid] != "over", -change(r), r.nodeid),
+        key=lambda r: (statuses[r.nodeid] not in ("over", "grew"), -change(r), r.nodeid),
     )
     over = sum(1 for s in statuses.values() if s == "over")
     compared = "the last run" if against == "last" else f"the {against}"

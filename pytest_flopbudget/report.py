@@ -28,7 +28,8 @@ __all__ = [
 ]
 
 # worst first: the order the summary sorts by
-STATUSES = ("over", "no-torch-work", "new", "ok")
+# over: a limit exceeded; grew: within its limits but grown past --flop-fail-on-increase
+STATUSES = ("over", "grew", "no-torch-work", "new", "ok")
 TOP_MODULES = 5
 FOLD_AFTER = 8  # children shown per module in the detailed tree; the rest fold into "other"
 
@@ -180,8 +181,10 @@ def build_row(
 
 
 def status(row: TestRow, previous: Mapping[str, Any] | None) -> str:
-    if row.violations:
+    if row.violated_limits:
         return "over"
+    if row.violations:
+        return "grew"
     if not row.ran_torch_work:
         return "no-torch-work"
     if previous is None:

@@ -202,7 +202,7 @@ def update_pyproject(
         if row.nodeid in tests:
             changed = _rewrite_entry(tests[row.nodeid], row, config.update_headroom)
             (result.updated if changed else result.unchanged).append(row.nodeid)
-        elif row.violations or not matching_entries(row.nodeid, config):
+        elif row.violated_limits or not matching_entries(row.nodeid, config):
             tests[row.nodeid] = _new_entry(row, config.update_headroom)
             result.new.append(row.nodeid)
         else:
