@@ -31,7 +31,7 @@ from .formulas import (
     Cost,
     normalized_op_name,
 )
-from .params import count_params, has_values, pruned_weight_names
+from .params import count_params, has_values, own_parameters, pruned_weight_names
 from .result import CONVENTIONS, ModuleStats, OpStats, Profile
 
 __all__ = ["Counter", "Counting", "UncountedOpsError", "counting", "profile"]
@@ -159,8 +159,8 @@ class Counter(TorchDispatchMode):
             if submodule in self.names:
                 continue
             self.names[submodule] = name
-            for param in submodule._parameters.values():
-                if param is not None and has_values(param) and param.numel():
+            for _, param in own_parameters(submodule):
+                if has_values(param) and param.numel():
                     self.weights[param.untyped_storage().data_ptr()] = param
             if pruned_weight_names(submodule):
                 self.pruned.append(submodule)
@@ -388,10 +388,9 @@ def _params_per_module(modules: list[torch.nn.Module]) -> dict[torch.nn.Module, 
 
     def sizes(module: torch.nn.Module) -> dict[int, int]:
         if module not in memo:
-            own = {id(p): p.numel() for p in module._parameters.values() if p is not None}
-            for child in module._modules.values():
-                if child is not None:
-                    own.update(sizes(child))
+            own = {id(p): p.numel() for _, p in own_parameters(module)}
+            for child in module.children():
+                own.update(sizes(child))
             memo[module] = own
         return memo[module]
 

@@ -18,6 +18,7 @@ __all__ = [
     "ParamCounts",
     "count_params",
     "has_values",
+    "own_parameters",
     "param_bytes",
     "pruned_weight_names",
     "unique_parameters",
@@ -52,20 +53,26 @@ def unique_parameters(
     seen: set[int] = set()
     for root in modules:
         for module in root.modules():
-            for name, param in module._parameters.items():
+            for name, param in own_parameters(module):
                 if param is None or id(param) in seen:
                     continue
                 seen.add(id(param))
                 yield module, name, param
 
 
+def own_parameters(module: torch.nn.Module) -> list[tuple[str, torch.nn.Parameter]]:
+    """The module's own (not its children's) parameters; works on TorchScript modules too,
+    whose `_parameters` is no dict."""
+    return list(module.named_parameters(recurse=False))
+
+
 def pruned_weight_names(module: torch.nn.Module) -> list[str]:
     """Names of the weights torch.nn.utils.prune masks on this module (`weight` for weight_orig)."""
+    buffers = {name for name, _ in module.named_buffers(recurse=False)}
     return [
         name[: -len(PRUNED_SUFFIX)]
-        for name in module._parameters
-        if name.endswith(PRUNED_SUFFIX)
-        and name[: -len(PRUNED_SUFFIX)] + MASK_SUFFIX in module._buffers
+        for name, _ in own_parameters(module)
+        if name.endswith(PRUNED_SUFFIX) and name[: -len(PRUNED_SUFFIX)] + MASK_SUFFIX in buffers
     ]
 
 
@@ -77,7 +84,7 @@ def _nonzero(
     module: torch.nn.Module, name: str, param: torch.Tensor, nonzero: Callable[[torch.Tensor], int]
 ) -> int:
     if name.endswith(PRUNED_SUFFIX):
-        mask = module._buffers.get(name[: -len(PRUNED_SUFFIX)] + MASK_SUFFIX)
+        mask = getattr(module, name[: -len(PRUNED_SUFFIX)] + MASK_SUFFIX, None)
         if mask is not None:
             return int(torch.count_nonzero((param != 0) & (mask != 0)))
     return nonzero(param)

@@ -30,7 +30,14 @@ from .budget import LIMIT_KEYS, human, matching_entries, parse_value
 from .config import Config
 from .report import TestRow
 
-__all__ = ["SLACK", "UpdateResult", "round_up", "update_pyproject"]
+__all__ = [
+    "SLACK",
+    "UpdateResult",
+    "flops_limit_key",
+    "round_up",
+    "toml_limit_value",
+    "update_pyproject",
+]
 
 # An existing limit more than this far above the value we would write is tightened.
 SLACK = Fraction(1, 5)
@@ -79,7 +86,7 @@ def _number(value: Fraction) -> int | float:
     return int(value) if value.denominator == 1 else float(value)
 
 
-def _toml_value(key: str, limit: int, previous: object = None) -> object:
+def toml_limit_value(key: str, limit: int, previous: object = None) -> object:
     """The limit as the key's unit wants it: a number for scaled keys, an SI string (or an int,
     when the user wrote an int) for base keys."""
     quantity, multiplier = LIMIT_KEYS[key]
@@ -90,7 +97,7 @@ def _toml_value(key: str, limit: int, previous: object = None) -> object:
     return human(limit)
 
 
-def _flops_key(flops: int) -> str:
+def flops_limit_key(flops: int) -> str:
     return next(key for scale, key in FLOP_KEYS if flops >= scale or scale == 1)
 
 
@@ -127,7 +134,7 @@ def _rewrite_entry(entry: Table, row: TestRow, headroom: float) -> bool:
         current = parse_value(key, entry[key], "pyproject.toml")
         proposed = round_up(value, headroom)
         if value > current or proposed < current * (1 - SLACK):
-            written = _toml_value(key, proposed, entry[key])
+            written = toml_limit_value(key, proposed, entry[key])
             if written != entry[key]:
                 entry[key] = _keep_trivia(written, entry.item(key))
                 changed = True
@@ -137,9 +144,9 @@ def _rewrite_entry(entry: Table, row: TestRow, headroom: float) -> bool:
 def _new_entry(row: TestRow, headroom: float) -> Table:
     table = tomlkit.table()
     flops = round_up(row.flops, headroom)
-    flops_key = _flops_key(flops)
-    table[flops_key] = _toml_value(flops_key, flops)
-    table["max_params"] = _toml_value("max_params", round_up(row.params, headroom))
+    flops_key = flops_limit_key(flops)
+    table[flops_key] = toml_limit_value(flops_key, flops)
+    table["max_params"] = toml_limit_value("max_params", round_up(row.params, headroom))
     table.add(tomlkit.nl())
     return table
 

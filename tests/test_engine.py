@@ -432,3 +432,12 @@ def test_ops_without_a_formula_are_listed_never_silently_zero():
     assert result.uncounted == {"aten._fft_r2c": 1}
     with pytest.raises(UncountedOpsError, match=r"aten\._fft_r2c \(1 call\)"):
         profile(torch.fft.rfft, torch.randn(16), strict=True)
+
+
+def test_a_torchscript_module_is_counted_exactly():
+    rows, dim = 3, 8
+    scripted = torch.jit.script(nn.Sequential(nn.Linear(dim, dim), nn.ReLU()))
+    result = profile(scripted, torch.randn(rows, dim))
+    assert result.macs == rows * dim * dim
+    assert result.params == dim * dim + dim
+    assert result.flops == 2 * rows * dim * dim + rows * dim + rows * dim  # bias add, relu

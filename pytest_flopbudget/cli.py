@@ -1,0 +1,972 @@
+"""The `flopbudget` command (also `python -m pytest_flopbudget`): count a model from the shell.
+
+    flopbudget MODEL --input-shape 1,3,224,224 [--input-shape ...] [--dtype float32] [--meta]
+               [--count all|matmul] [--depth N] [--json | --print-budget]
+
+MODEL is one of:
+
+- an import spec ``package.module:attr`` (as uvicorn and gunicorn name an app): a module
+  instance is used as is, anything else is called with no arguments and must return one;
+- a TorchScript archive (``torch.jit.save``): module hooks do not fire inside TorchScript, so all
+  its work is on the root of the tree; the dispatch counter still sees every op, so the totals
+  are exact;
+- a ``torch.export`` program (``torch.export.save``, ``.pt2``): the module tree is recovered with
+  ``torch.export.unflatten``;
+- a pickled whole module (``torch.save(model)``): loaded only with ``--trust-pickle``, because
+  unpickling runs code from the file;
+- a ``state_dict`` file: its tensors per name prefix; FLOPs need the architecture, which
+  ``--arch package.module:factory`` supplies.
+
+Models are counted in eval mode (``--train`` keeps training mode), on the CPU or, with
+``--meta``, on the meta device without compute. Exit status: 0 counted, 2 a usage error or bad
+input (one line on stderr, ``--debug`` adds the traceback), 1 an internal error.
+
+torch is imported only when a model is counted, so ``--help`` and importing this module are cheap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import importlib
+import json
+import os
+import pickle
+import platform
+import re
+import sys
+import traceback
+import warnings
+import zipfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .budget import human
+
+__all__ = [
+    "EXIT_BAD_INPUT",
+    "EXIT_INTERNAL_ERROR",
+    "EXIT_OK",
+    "PROFILE_SCHEMA",
+    "PROFILE_SCHEMA_VERSION",
+    "BadInput",
+    "budget_block",
+    "main",
+]
+
+EXIT_OK = 0
+EXIT_INTERNAL_ERROR = 1
+EXIT_BAD_INPUT = 2  # also argparse's status for a usage error
+
+PROFILE_SCHEMA = "pytest-flopbudget/profile"
+PROFILE_SCHEMA_VERSION = 1
+
+# The per-model "totals" keys: those of the plugin's JSON report (exports.REMEMBERED).
+TOTALS = ("flops", "macs", "params", "nonzero_params", "sparse_flops", "param_bytes")
+TOP_MODULES = 5  # as many as the plugin's report lists
+
+SOURCES = {
+    "import": "import spec",
+    "torchscript": "TorchScript archive",
+    "export": "torch.export program",
+    "pickle": "pickled module",
+    "state_dict": "state_dict",
+}
+
+DTYPES = {
+    "float32": "float32",
+    "float": "float32",
+    "float64": "float64",
+    "double": "float64",
+    "float16": "float16",
+    "half": "float16",
+    "bfloat16": "bfloat16",
+    "complex64": "complex64",
+    "int64": "int64",
+    "long": "int64",
+    "int32": "int32",
+    "int": "int32",
+    "int16": "int16",
+    "int8": "int8",
+    "uint8": "uint8",
+    "bool": "bool",
+}
+
+TORCHSCRIPT_NOTE = (
+    "submodules of a TorchScript model cannot be attributed (module hooks do not fire inside "
+    "TorchScript): all its work is on the root; the totals are exact"
+)
+STATE_DICT_NOTE = (
+    "a state_dict holds tensors, not the architecture: FLOPs need the model that runs them; "
+    "pass --arch package.module:factory (and --input-shape) to load the state into it and count. "
+    "The counts above include buffers (running statistics, counters): a state_dict does not say "
+    "which tensors are parameters"
+)
+_IMPORT_SPEC = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+
+
+class BadInput(Exception):
+    """A model, file or option the command cannot use; the message is the one line it prints."""
+
+
+# --- the command line ------------------------------------------------------------------------
+
+
+def _shape(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        sizes = ()
+    if not sizes or any(size < 0 for size in sizes):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a shape: write comma-separated sizes, e.g. 1,3,224,224"
+        )
+    return sizes
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a depth (0, 1, 2, ...)")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="flopbudget",
+        description="Count the FLOPs, MACs, parameters and parameter bytes of a PyTorch model.",
+        epilog=(
+            "MODEL: package.module:attr (an nn.Module, or a factory called with no arguments), "
+            "a TorchScript archive (torch.jit.save), a torch.export program (.pt2), a pickled "
+            "module (torch.save(model), needs --trust-pickle) or a state_dict file. "
+            "Exit status: 0 counted, 2 usage error or bad input, 1 internal error."
+        ),
+    )
+    parser.add_argument("model", metavar="MODEL", help="what to count (see below)")
+    parser.add_argument(
+        "--input-shape",
+        action="append",
+        type=_shape,
+        default=[],
+        metavar="N,C,...",
+        help="the shape of one positional input; repeat for each input "
+        "(a torch.export program defaults to its example inputs)",
+    )
+    parser.add_argument(
+        "--dtype",
+        action="append",
+        choices=sorted(DTYPES),
+        default=[],
+        metavar="DTYPE",
+        help="input dtype: once for every input or once per --input-shape (default float32; "
+        "integer inputs such as token ids, e.g. int64, are zeros)",
+    )
+    parser.add_argument(
+        "--meta",
+        action="store_true",
+        help="build or load the model on the meta device and count without compute "
+        "(nonzero counts are then unknown)",
+    )
+    parser.add_argument(
+        "--count",
+        choices=("all", "matmul"),
+        default="all",
+        help="the FLOP convention (default all)",
+    )
+    parser.add_argument(
+        "--depth", type=_positive, default=3, metavar="N", help="levels of the tree (default 3)"
+    )
+    parser.add_argument(
+        "--train", action="store_true", help="count in training mode (default: eval mode)"
+    )
+    parser.add_argument(
+        "--arch",
+        metavar="package.module:factory",
+        help="for a state_dict file: the model to load it into and count",
+    )
+    parser.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        help="allow loading a pickled whole module (unpickling runs code from the file)",
+    )
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument(
+        "--json", action="store_true", help=f'print a JSON document ("schema": "{PROFILE_SCHEMA}")'
+    )
+    output.add_argument(
+        "--print-budget",
+        action="store_true",
+        help='print a [tool.flopbudget.tests."..."] block with the measured values rounded '
+        "up, to paste into pyproject.toml",
+    )
+    parser.add_argument(
+        "--test-id",
+        metavar="NODEID",
+        help="the test node id that --print-budget's block is for",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; returns the exit status (0 counted, 2 bad input, 1 internal error)."""
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # --help (0) or a usage error (2): argparse already printed
+        return exit_.code if isinstance(exit_.code, int) else EXIT_BAD_INPUT
+    try:
+        print(_run(args))
+    except BadInput as error:
+        if args.debug:
+            traceback.print_exc()
+        print(f"flopbudget: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except Exception as error:
+        if args.debug:
+            traceback.print_exc()
+        print(
+            f"flopbudget: internal error: {_one_line(error)} "
+            "(rerun with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL_ERROR
+    return EXIT_OK
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Loaded:
+    """What MODEL turned out to be, ready to count."""
+
+    source: str  # a key of SOURCES
+    model: Any = None  # the nn.Module to run; None for a bare state_dict
+    state: dict[str, Any] | None = None  # the tensors of a state_dict file
+    example_inputs: list[tuple[tuple[int, ...], str]] | None = None  # (shape, dtype name)
+    module_types: dict[str, str] = field(default_factory=dict)  # names the tree by (export)
+    name: str | None = None  # overrides the counted type's name
+    device: str = "cpu"
+    attributable: bool = True  # False: module hooks cannot see the submodules' work
+    notes: list[str] = field(default_factory=list)
+
+
+def _one_line(error: BaseException) -> str:
+    """`Type: message` on one line; a TorchScript interpreter error by its last line (the error
+    itself; the lines before are TorchScript's own traceback)."""
+    text = str(error).strip()
+    if "TorchScript interpreter" in text and text.splitlines():
+        return " ".join(text.splitlines()[-1].split())
+    text = " ".join(text.split())
+    if len(text) > 600:
+        text = text[:600] + "…"
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def _ensure_cwd_on_path() -> None:
+    """As uvicorn does: `package.module` and pickled classes resolve from the current directory."""
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.insert(0, cwd)
+
+
+def _resolve(spec: str, option: str = "MODEL") -> Any:
+    if not _IMPORT_SPEC.match(spec):
+        raise BadInput(f"{option} {spec!r} is not an import spec package.module:attr")
+    module_name, _, attr = spec.partition(":")
+    _ensure_cwd_on_path()
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        missing = error.name or ""
+        if module_name == missing or module_name.startswith(missing + "."):
+            raise BadInput(
+                f"{option} {spec!r}: cannot import {module_name!r}: no module named {missing!r} "
+                f"(run from the directory it is importable from)"
+            ) from error
+        raise BadInput(
+            f"{option} {spec!r}: importing {module_name!r} failed: {_one_line(error)}"
+        ) from error
+    except Exception as error:
+        raise BadInput(
+            f"{option} {spec!r}: importing {module_name!r} raised {_one_line(error)}"
+        ) from error
+    target: Any = module
+    for depth, part in enumerate(attr.split(".")):
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            where = (
+                module_name if depth == 0 else f"{module_name}:{'.'.join(attr.split('.')[:depth])}"
+            )
+            raise BadInput(f"{option} {spec!r}: {where!r} has no attribute {part!r}") from None
+    return target
+
+
+def _meta_copy(torch: Any, module: Any) -> Any:
+    """A copy of `module` whose parameters and buffers are on the meta device; the original stays
+    as it was and its tensors are not copied."""
+    memo: dict[int, Any] = {}
+    for tensor in (*module.parameters(), *module.buffers()):
+        if id(tensor) not in memo:
+            meta = torch.empty_like(tensor, device="meta")
+            if isinstance(tensor, torch.nn.Parameter):
+                meta = torch.nn.Parameter(meta, requires_grad=tensor.requires_grad)
+            memo[id(tensor)] = meta
+    return copy.deepcopy(module, memo)
+
+
+def _build(torch: Any, spec: str, meta: bool, option: str, notes: list[str]) -> Any:
+    """The nn.Module an import spec names: an instance as is, else the factory's result."""
+    target = _resolve(spec, option)
+    if isinstance(target, torch.nn.Module):
+        if meta:
+            notes.append(
+                "--meta: the instance is already built; a copy on the meta device is counted"
+            )
+            return _meta_copy(torch, target)
+        return target
+    if not callable(target):
+        raise BadInput(
+            f"{option} {spec!r} is a {type(target).__name__}, neither an nn.Module nor a factory"
+        )
+    try:
+        if meta:
+            with torch.device("meta"):
+                model = target()
+        else:
+            model = target()
+    except Exception as error:
+        raise BadInput(f"{option} {spec!r}: calling it raised {_one_line(error)}") from error
+    if not isinstance(model, torch.nn.Module):
+        raise BadInput(
+            f"{option} {spec!r} returned a {type(model).__name__}, not a torch.nn.Module"
+        )
+    return model
+
+
+def _file_kind(path: Path) -> str:
+    """ "torchscript", "export" or "saved" (torch.save), from the file's contents."""
+    if not path.exists():
+        raise BadInput(f"{path}: no such file (and not an import spec package.module:attr)")
+    if path.is_dir():
+        raise BadInput(f"{path}: is a directory, not a model file")
+    try:
+        with path.open("rb") as stream:
+            head = stream.read(4)
+    except OSError as error:
+        raise BadInput(f"{path}: cannot be read ({_one_line(error)})") from error
+    if head.startswith(b"PK"):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = archive.namelist()
+        except (zipfile.BadZipFile, OSError, ValueError) as error:
+            raise BadInput(
+                f"{path}: corrupt archive (a damaged or truncated zip file: {error})"
+            ) from error
+        if any("/code/" in name for name in names) and any(
+            name.endswith("constants.pkl") for name in names
+        ):
+            return "torchscript"
+        if any(
+            name.endswith(("/archive_format", "serialized_exported_program.json")) for name in names
+        ):
+            return "export"
+        if any(name.endswith("data.pkl") for name in names):
+            return "saved"
+        raise BadInput(
+            f"{path}: a zip archive, but not one written by torch.save, torch.jit.save or "
+            "torch.export.save"
+        )
+    if head[:1] == b"\x80":  # a pickle: torch.save's legacy (non-zip) format
+        return "saved"
+    raise BadInput(
+        f"{path}: not a PyTorch file (torch.save, torch.jit.save and torch.export.save write zip "
+        "archives)"
+    )
+
+
+def _quietly(load: Any, *args: Any) -> Any:
+    """Call a torch loader without its deprecation chatter (torch.jit.load, export.unflatten)."""
+    with warnings.catch_warnings():
+        for category in (DeprecationWarning, FutureWarning, UserWarning):
+            warnings.simplefilter("ignore", category)
+        return load(*args)
+
+
+def _load_torchscript(torch: Any, path: Path, meta: bool, notes: list[str]) -> Loaded:
+    device = "meta" if meta else "cpu"
+    try:
+        scripted = _quietly(torch.jit.load, str(path), device)
+    except Exception as error:
+        if not meta:
+            raise BadInput(
+                f"{path}: cannot load the TorchScript archive: {_one_line(error)}"
+            ) from error
+        try:
+            scripted = _quietly(torch.jit.load, str(path), "cpu")
+        except Exception as cpu_error:
+            raise BadInput(
+                f"{path}: cannot load the TorchScript archive: {_one_line(cpu_error)}"
+            ) from cpu_error
+        notes.append(
+            f"--meta: this TorchScript archive cannot be loaded on the meta device "
+            f"({_one_line(error)}); counted on the CPU"
+        )
+        device = "cpu"
+    notes.append(TORCHSCRIPT_NOTE)
+    return Loaded(
+        "torchscript",
+        model=_script_wrapper(torch)(scripted),
+        name=getattr(scripted, "original_name", None),
+        device=device,
+        attributable=False,
+        notes=notes,
+    )
+
+
+def _script_wrapper(torch: Any) -> type:
+    class TorchScriptModel(torch.nn.Module):
+        """Runs a TorchScript module's forward as one Python module.
+
+        The scripted module is held unregistered (its submodules are not Python modules the
+        counter could follow) and its parameters and buffers are registered here, sharing their
+        storage, so params, nonzero params, param bytes and sparse MACs are counted as usual.
+        """
+
+        def __init__(self, scripted: Any) -> None:
+            super().__init__()
+            object.__setattr__(self, "scripted", scripted)
+            seen: set[int] = set()
+            for index, param in enumerate(scripted.parameters()):
+                if id(param) not in seen:
+                    seen.add(id(param))
+                    self.register_parameter(
+                        f"param{index}",
+                        torch.nn.Parameter(param.detach(), requires_grad=param.requires_grad),
+                    )
+            for index, buffer in enumerate(scripted.buffers()):
+                if id(buffer) not in seen:
+                    seen.add(id(buffer))
+                    self.register_buffer(f"buffer{index}", buffer)
+
+        def forward(self, *args: Any, **kwargs: Any) -> Any:
+            # .forward, not __call__: a call would run the global module hooks on the scripted
+            # module, whose submodules the counter cannot walk
+            return self.scripted.forward(*args, **kwargs)
+
+        def train(self, mode: bool = True) -> Any:
+            self.scripted.train(mode)
+            return super().train(mode)
+
+    return TorchScriptModel
+
+
+def _type_name(value: Any) -> str:
+    return value.__name__ if isinstance(value, type) else str(value).rsplit(".", 1)[-1]
+
+
+def _load_export(torch: Any, path: Path, meta: bool, notes: list[str]) -> Loaded:
+    try:
+        program = _quietly(torch.export.load, str(path))
+    except Exception as error:
+        raise BadInput(
+            f"{path}: cannot load the torch.export program: {_one_line(error)}"
+        ) from error
+    attributable = True
+    try:
+        model = _quietly(torch.export.unflatten, program)
+    except Exception as error:
+        model = program.module()
+        attributable = False
+        notes.append(
+            "the module tree of this exported program could not be recovered "
+            f"(torch.export.unflatten: {_one_line(error)}): all its work is on the root"
+        )
+    types: dict[str, str] = {}
+    for node in program.graph.nodes:
+        for fqn, kind in (node.meta.get("nn_module_stack") or {}).values():
+            types.setdefault(fqn, _type_name(kind))
+    device = "cpu"
+    if meta:
+        try:
+            model = model.to("meta")
+            device = "meta"
+            notes.append(
+                "--meta: torch.export.load has no map_location: the weights were loaded, then "
+                "moved to the meta device"
+            )
+        except Exception as error:
+            notes.append(
+                f"--meta: this program cannot be moved to meta ({_one_line(error)}); "
+                "counted on the CPU"
+            )
+    notes.append("a torch.export program runs in the mode it was exported in")
+    return Loaded(
+        "export",
+        model=model,
+        example_inputs=_example_inputs(program),
+        module_types=types,
+        name=types.get("", path.stem),
+        device=device,
+        attributable=attributable,
+        notes=notes,
+    )
+
+
+def _example_inputs(program: Any) -> list[tuple[tuple[int, ...], str]] | None:
+    """(shape, dtype) of each positional input the program was exported with, when concrete."""
+    examples = getattr(program, "example_inputs", None)
+    if examples is not None:
+        args, kwargs = examples
+        tensors = list(args)
+        if kwargs:
+            return None
+    else:
+        user_inputs = set(program.graph_signature.user_inputs)
+        tensors = [
+            node.meta.get("val")
+            for node in program.graph.nodes
+            if node.op == "placeholder" and node.name in user_inputs
+        ]
+    found = []
+    for tensor in tensors:
+        shape = getattr(tensor, "shape", None)
+        if shape is None or not all(isinstance(size, int) for size in shape):
+            return None
+        found.append((tuple(shape), str(tensor.dtype).removeprefix("torch.")))
+    return found
+
+
+def _load_saved(torch: Any, path: Path, args: argparse.Namespace, notes: list[str]) -> Loaded:
+    device = "meta" if args.meta else "cpu"
+    try:
+        value = torch.load(str(path), map_location=device, weights_only=True)
+    except pickle.UnpicklingError as error:
+        if "weights only load failed" not in str(error).lower():
+            raise BadInput(
+                f"{path}: corrupt or not a torch.save file: {_one_line(error)}"
+            ) from error
+        if not args.trust_pickle:
+            found = re.search(r"GLOBAL (\S+)", str(error))
+            refers = f" (it refers to {found[1]})" if found else ""
+            raise BadInput(
+                f"{path} is a pickled object{refers}, not only tensors: unpickling it runs code "
+                "from the file, so it is not loaded by default. If you trust the file, pass "
+                "--trust-pickle; or save model.state_dict() and count it with --arch "
+                "package.module:factory"
+            ) from error
+        _ensure_cwd_on_path()
+        try:
+            value = torch.load(str(path), map_location=device, weights_only=False)
+        except (ImportError, AttributeError) as unpickle_error:
+            raise BadInput(
+                f"{path}: the pickled module's code cannot be imported here: "
+                f"{_one_line(unpickle_error)}"
+            ) from unpickle_error
+        except Exception as unpickle_error:
+            raise BadInput(
+                f"{path}: cannot be unpickled: {_one_line(unpickle_error)}"
+            ) from unpickle_error
+    except Exception as error:
+        raise BadInput(f"{path}: corrupt or not a torch.save file: {_one_line(error)}") from error
+    if isinstance(value, torch.nn.Module):
+        return Loaded("pickle", model=value, device=device, notes=notes)
+    state = _state_of(torch, value, notes)
+    if state is None:
+        raise BadInput(
+            f"{path} holds a {type(value).__name__}, neither an nn.Module nor a state_dict "
+            "(a mapping of names to tensors)"
+        )
+    loaded = Loaded("state_dict", state=state, device=device, notes=notes)
+    if args.arch:
+        model = _build(torch, args.arch, args.meta, "--arch", notes)
+        try:
+            model.load_state_dict(state, strict=True, assign=args.meta)
+        except Exception as error:
+            raise BadInput(f"{path} does not fit --arch {args.arch}: {_one_line(error)}") from error
+        loaded.model = model
+    return loaded
+
+
+def _state_of(torch: Any, value: Any, notes: list[str]) -> dict[str, Any] | None:
+    """The tensors of a state_dict, or of the one state_dict inside a checkpoint dict."""
+    if not isinstance(value, Mapping):
+        return None
+    tensors = {k: v for k, v in value.items() if isinstance(v, torch.Tensor) and isinstance(k, str)}
+    if tensors:
+        if len(tensors) < len(value):
+            notes.append(f"{len(value) - len(tensors)} entries that are not tensors are left out")
+        return tensors
+    nested = [(k, v) for k, v in value.items() if _state_of(torch, v, []) is not None]
+    if len(nested) == 1:
+        key, inner = nested[0]
+        notes.append(f"the state_dict is the checkpoint's {key!r} entry")
+        return _state_of(torch, inner, notes)
+    return None
+
+
+def _load(torch: Any, args: argparse.Namespace) -> Loaded:
+    """Build or load what MODEL names."""
+    notes: list[str] = []
+    path = Path(args.model)
+    if _IMPORT_SPEC.match(args.model) and not path.exists():
+        kind = "import"
+    else:
+        kind = _file_kind(path)
+    if args.arch and kind != "saved":
+        raise BadInput(f"--arch is for a state_dict file; {args.model} is not one")
+    if kind == "import":
+        model = _build(torch, args.model, args.meta, "MODEL", notes)
+        return Loaded("import", model=model, device="meta" if args.meta else "cpu", notes=notes)
+    if kind == "torchscript":
+        return _load_torchscript(torch, path, args.meta, notes)
+    if kind == "export":
+        return _load_export(torch, path, args.meta, notes)
+    loaded = _load_saved(torch, path, args, notes)
+    if args.arch is None and loaded.source == "state_dict":
+        notes.append(STATE_DICT_NOTE)
+    return loaded
+
+
+# --- counting --------------------------------------------------------------------------------
+
+
+def _input_specs(args: argparse.Namespace, loaded: Loaded) -> list[tuple[tuple[int, ...], str]]:
+    shapes = list(args.input_shape)
+    defaults = ["float32"] * len(shapes)
+    if not shapes and loaded.example_inputs:
+        shapes = [shape for shape, _ in loaded.example_inputs]
+        defaults = [dtype for _, dtype in loaded.example_inputs]
+        loaded.notes.append("inputs: the program's example inputs")
+    if not shapes:
+        raise BadInput(
+            f"{args.model}: --input-shape is required, once per positional input "
+            "(e.g. --input-shape 1,3,224,224)"
+        )
+    dtypes = [DTYPES[name] for name in args.dtype]
+    if len(dtypes) == 1:
+        dtypes *= len(shapes)
+    elif not dtypes:
+        dtypes = defaults
+    elif len(dtypes) != len(shapes):
+        raise BadInput(
+            f"{len(dtypes)} --dtype for {len(shapes)} inputs: give --dtype once (for every input) "
+            "or once per --input-shape"
+        )
+    return list(zip(shapes, dtypes, strict=True))
+
+
+def _make_inputs(torch: Any, specs: list[tuple[tuple[int, ...], str]], device: str) -> list[Any]:
+    """Floating inputs are standard normal (a fixed seed), integer and bool inputs are zeros
+    (a valid index for any embedding); on meta they have no values at all."""
+    generator = torch.Generator().manual_seed(0)
+    inputs = []
+    for shape, name in specs:
+        dtype = getattr(torch, name)
+        if device == "meta":
+            inputs.append(torch.empty(shape, dtype=dtype, device="meta"))
+        elif dtype.is_floating_point or dtype.is_complex:
+            inputs.append(torch.randn(shape, generator=generator, dtype=dtype))
+        else:
+            inputs.append(torch.zeros(shape, dtype=dtype))
+    return inputs
+
+
+def _describe(specs: list[tuple[tuple[int, ...], str]]) -> str:
+    return ", ".join(f"({', '.join(map(str, shape))}) {dtype}" for shape, dtype in specs)
+
+
+def _count(torch: Any, loaded: Loaded, args: argparse.Namespace, specs: list) -> Any:
+    from .counter import profile
+
+    model = loaded.model
+    if loaded.source != "export":
+        model.train(args.train)
+    inputs = _make_inputs(torch, specs, loaded.device)
+    try:
+        result = profile(model, *inputs, count=args.count)
+    except Exception as error:
+        own_error = _plain_error(torch, model, inputs)
+        if own_error is None:  # the model runs: the counter failed, which is not bad input
+            raise RuntimeError(
+                f"the model runs, but counting it failed: {_one_line(error)}"
+            ) from error
+        name = loaded.name or type(model).__name__
+        raise BadInput(
+            f"{args.model}: running {name} on inputs {_describe(specs)} raised "
+            f"{_one_line(own_error)}"
+        ) from error
+    return _named(result, loaded)
+
+
+def _plain_error(torch: Any, model: Any, inputs: list) -> Exception | None:
+    """The model's own error, from a run without the counter: an error raised inside the
+    TorchScript interpreter under a dispatch mode loses its message."""
+    try:
+        with torch.no_grad():
+            model(*inputs)
+    except Exception as error:
+        return error
+    return None
+
+
+def _named(result: Any, loaded: Loaded) -> Any:
+    """The Profile with the names the user knows: TorchScript and export roots by their original
+    class, export submodules by theirs; where submodules cannot be attributed, only the root."""
+    modules = dict(result.modules)
+    if not loaded.attributable:
+        modules = {name: stats for name, stats in modules.items() if name == ""}
+    if loaded.source == "torchscript" and "" in modules:
+        modules[""] = dataclasses.replace(modules[""], type_name=loaded.name or "TorchScript")
+    elif loaded.source == "export":
+        modules = {
+            name: dataclasses.replace(stats, type_name=loaded.module_types.get(name, "Module"))
+            for name, stats in modules.items()
+            if name in loaded.module_types or name == ""
+        }
+    return dataclasses.replace(result, modules=modules, model_name=loaded.name or result.model_name)
+
+
+# --- state_dict summary ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PrefixRow:
+    prefix: str
+    tensors: int
+    params: int
+    nonzero_params: int | None
+    param_bytes: int
+
+    @property
+    def depth(self) -> int:
+        return self.prefix.count(".")
+
+
+def _state_rows(
+    torch: Any, state: Mapping[str, Any], depth: int
+) -> tuple[PrefixRow, list[PrefixRow]]:
+    """The total (tensors sharing storage once) and one row per name prefix down to `depth`
+    levels (a tensor at the top level is its own row)."""
+    rows: dict[str, list] = {}
+    seen: set = set()
+    total = [0, 0, 0, 0]
+    known = True
+    for name, tensor in state.items():
+        has_values = not tensor.is_meta
+        nonzero = int(torch.count_nonzero(tensor)) if has_values else None
+        known &= has_values
+        size = tensor.numel() * tensor.element_size()
+        key = (
+            (
+                tensor.untyped_storage().data_ptr(),
+                tensor.storage_offset(),
+                tuple(tensor.shape),
+                tensor.stride(),
+                tensor.dtype,
+            )
+            if has_values and tensor.numel()
+            else id(tensor)
+        )
+        if key not in seen:
+            seen.add(key)
+            total[0] += 1
+            total[1] += tensor.numel()
+            total[2] += nonzero or 0
+            total[3] += size
+        parts = name.split(".")
+        prefixes = [".".join(parts[:i]) for i in range(1, len(parts))] or [name]
+        for prefix in prefixes[: max(depth, 1)]:
+            row = rows.setdefault(prefix, [0, 0, 0, 0])
+            row[0] += 1
+            row[1] += tensor.numel()
+            row[2] += nonzero or 0
+            row[3] += size
+
+    def make(prefix: str, values: list) -> PrefixRow:
+        return PrefixRow(prefix, values[0], values[1], values[2] if known else None, values[3])
+
+    return make("", total), [make(prefix, values) for prefix, values in rows.items()]
+
+
+def _state_text(
+    args: argparse.Namespace, total: PrefixRow, rows: list[PrefixRow], notes: list[str]
+) -> str:
+    lines = [
+        f"{args.model} ({SOURCES['state_dict']}): {total.tensors} tensors, params "
+        f"{human(total.params)}, nonzero {human(total.nonzero_params)}, "
+        f"{human(total.param_bytes, 'B')}"
+    ]
+    labels = ["  " * row.depth + row.prefix.rsplit(".", 1)[-1] for row in rows]
+    width = max(len("prefix"), *(len(label) for label in labels)) if rows else len("prefix")
+    header = f"{'prefix':<{width}}  {'tensors':>7}  {'params':>7}  {'nonzero':>7}  {'bytes':>9}"
+    lines += [header, "-" * len(header)]
+    for label, row in zip(labels, rows, strict=True):
+        lines.append(
+            f"{label:<{width}}  {row.tensors:>7}  {human(row.params):>7}  "
+            f"{human(row.nonzero_params):>7}  {human(row.param_bytes, 'B'):>9}"
+        )
+    lines.append(
+        f"totals: params {total.params}, nonzero params {_exact(total.nonzero_params)}, "
+        f"param bytes {total.param_bytes} ({human(total.param_bytes, 'B')})"
+    )
+    lines += [f"note: {note}" for note in notes]
+    return "\n".join(lines)
+
+
+# --- output ----------------------------------------------------------------------------------
+
+
+def _exact(value: int | None) -> str:
+    return "unknown" if value is None else str(value)
+
+
+def _versions() -> dict[str, str | None]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(name: str) -> str | None:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return None
+
+    return {
+        "plugin_version": installed("pytest-flopbudget"),
+        "torch_version": installed("torch"),
+        "python_version": platform.python_version(),
+    }
+
+
+def _document(args: argparse.Namespace, entry: dict[str, Any]) -> str:
+    document = {
+        "schema": PROFILE_SCHEMA,
+        "schema_version": PROFILE_SCHEMA_VERSION,
+        **_versions(),
+        "count": args.count,
+        "models": [entry],
+    }
+    return json.dumps(document, indent=2)
+
+
+def _entry(args: argparse.Namespace, loaded: Loaded, specs: list, totals: dict) -> dict[str, Any]:
+    return {
+        "model": args.model,
+        "source": loaded.source,
+        "name": loaded.name,
+        "device": loaded.device,
+        "mode": None
+        if loaded.source in ("export", "state_dict")
+        else ("train" if args.train else "eval"),
+        "inputs": [{"shape": list(shape), "dtype": dtype} for shape, dtype in specs],
+        "totals": totals,
+        "top_modules": [],
+        "uncounted": {},
+        "notes": list(loaded.notes),
+    }
+
+
+def budget_block(profile: Any, test_id: str | None = None) -> str:
+    """A ``[tool.flopbudget.tests."<node id>"]`` block with the profile's FLOPs, params and param
+    bytes rounded up to three significant figures, written as ``--flop-budget-update`` writes
+    them."""
+    import tomlkit
+
+    from .update import flops_limit_key, round_up, toml_limit_value
+
+    nodeid = test_id or f"tests/test_models.py::test_{_snake(profile.model_name)}"
+    flops = round_up(profile.flops)
+    flops_key = flops_limit_key(flops)
+    values = {
+        flops_key: toml_limit_value(flops_key, flops),
+        "max_params": toml_limit_value("max_params", round_up(profile.params)),
+        "max_param_bytes": toml_limit_value("max_param_bytes", round_up(profile.param_bytes)),
+    }
+    lines = []
+    if test_id is None:
+        lines.append("# the node id of the test that runs this model (--test-id sets it)")
+    if profile.count != "all":
+        lines.append(f'# measured with count = "{profile.count}": set it in [tool.flopbudget]')
+    lines.append(f"[tool.flopbudget.tests.{tomlkit.item(nodeid).as_string()}]")
+    lines += [f"{key} = {tomlkit.item(value).as_string()}" for key, value in values.items()]
+    return "\n".join(lines)
+
+
+def _snake(name: str) -> str:
+    snake = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name)
+    return re.sub(r"\W+", "_", snake).strip("_").lower() or "model"
+
+
+def _profile_text(args: argparse.Namespace, loaded: Loaded, specs: list, result: Any) -> str:
+    mode = "" if loaded.source == "export" else (", train mode" if args.train else ", eval mode")
+    lines = [
+        f"{args.model} ({SOURCES[loaded.source]}), inputs {_describe(specs)}, "
+        f"on {loaded.device}{mode}",
+        result.table(depth=args.depth),
+        f"totals: flops {result.flops}, macs {result.macs}, params {result.params}, "
+        f"nonzero params {_exact(result.nonzero_params)}, "
+        f"sparse flops {_exact(result.sparse_flops)}",
+        f"param bytes: {human(result.param_bytes, 'B')} ({result.param_bytes} bytes: unique "
+        "parameters and buffers at their dtypes)",
+    ]
+    lines += [f"note: {note}" for note in loaded.notes]
+    return "\n".join(lines)
+
+
+def _run(args: argparse.Namespace) -> str:
+    if args.test_id and not args.print_budget:
+        raise BadInput("--test-id names the test of --print-budget's block; pass --print-budget")
+    import torch
+
+    loaded = _load(torch, args)
+    if loaded.model is None:  # a state_dict without --arch
+        if args.print_budget:
+            raise BadInput(
+                f"--print-budget needs FLOPs, and {args.model} is a state_dict without the "
+                "architecture: pass --arch package.module:factory and --input-shape"
+            )
+        if args.input_shape:
+            loaded.notes.append("--input-shape is not used without --arch")
+        total, rows = _state_rows(torch, loaded.state, args.depth)
+        if args.json:
+            totals = {key: None for key in TOTALS}
+            totals.update(
+                params=total.params,
+                nonzero_params=total.nonzero_params,
+                param_bytes=total.param_bytes,
+            )
+            entry = _entry(args, loaded, [], totals)
+            entry["prefixes"] = [dataclasses.asdict(row) for row in rows]
+            return _document(args, entry)
+        return _state_text(args, total, rows, loaded.notes)
+    specs = _input_specs(args, loaded)
+    try:
+        result = _count(torch, loaded, args, specs)
+    except BadInput as error:
+        if loaded.device != "meta" or loaded.source not in ("torchscript", "export"):
+            raise
+        # some TorchScript and exported graphs hold ops with no meta kernel: count on the CPU
+        loaded = _load(torch, argparse.Namespace(**{**vars(args), "meta": False}))
+        loaded.notes.insert(
+            0, f"--meta: running on the meta device failed ({error}); counted on the CPU"
+        )
+        result = _count(torch, loaded, args, specs)
+    loaded.name = result.model_name
+    if args.print_budget:
+        return budget_block(result, args.test_id)
+    if args.json:
+        entry = _entry(args, loaded, specs, {key: getattr(result, key) for key in TOTALS})
+        entry["top_modules"] = [
+            {"name": m.name, "type": m.type_name, "flops": m.flops}
+            for m in result.top_modules(TOP_MODULES)
+        ]
+        entry["uncounted"] = dict(result.uncounted)
+        return _document(args, entry)
+    return _profile_text(args, loaded, specs, result)
