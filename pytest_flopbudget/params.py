@@ -63,11 +63,16 @@ def unique_parameters(
 def own_parameters(module: torch.nn.Module) -> list[tuple[str, torch.nn.Parameter]]:
     """The module's own (not its children's) parameters; works on TorchScript modules too,
     whose `_parameters` is no dict."""
+    own = module._parameters
+    if type(own) is dict:  # plain nn.Module: the fast path
+        return [(name, param) for name, param in own.items() if param is not None]
     return list(module.named_parameters(recurse=False))
 
 
 def pruned_weight_names(module: torch.nn.Module) -> list[str]:
     """Names of the weights torch.nn.utils.prune masks on this module (`weight` for weight_orig)."""
+    if not module._forward_pre_hooks:  # pruning recomputes the weight in a forward pre-hook
+        return []
     buffers = {name for name, _ in module.named_buffers(recurse=False)}
     return [
         name[: -len(PRUNED_SUFFIX)]
