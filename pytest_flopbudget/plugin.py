@@ -22,20 +22,14 @@ import pytest
 
 from .budget import Budget, BudgetError, budgeted_by_config, check, parse_percent, resolve
 from .config import Config, find_pyproject, load_config, validate_marker
-from .exports import BaselineError, json_report, load_baseline, markdown_report, totals
-from .report import (
-    TestRow,
-    build_row,
-    detail_lines,
-    failure_text,
-    growth_messages,
-    measured,
-    summary_lines,
-)
 
 if TYPE_CHECKING:
     from .counter import Counting
+    from .report import TestRow
     from .result import Profile
+
+# The rendering layer (report, exports) is imported where it is used: a project whose tests
+# budget nothing never loads it.
 
 MARKER = "flop_budget"
 MARKER_HELP = (
@@ -217,6 +211,8 @@ class FlopBudgetSession:
         self.last_run: dict[str, dict] = (cache.get(LAST_RUN_KEY, {}) if cache else {}) or {}
         baseline = config.getoption("flop_baseline")
         if baseline:
+            from .exports import BaselineError, load_baseline
+
             try:
                 self.previous = load_baseline(Path(baseline))
             except BaselineError as error:
@@ -261,6 +257,8 @@ class FlopBudgetSession:
         if state is None:
             return (yield)
         from .counter import counting
+        from .exports import totals
+        from .report import build_row, failure_text, growth_messages, measured
 
         # The test's own failure propagates from the yield and wins over any budget.
         with counting(count=state.count, only_modules=True) as whole_call:
@@ -314,6 +312,10 @@ class FlopBudgetSession:
             self.outcomes[report.nodeid] = report.outcome
 
     def _rows(self) -> list[TestRow]:
+        if not self.rows:
+            return []
+        from .report import TestRow
+
         return [TestRow.from_dict(row) for row in self.rows.values()]
 
     def _gone(self) -> list[str]:
@@ -336,12 +338,16 @@ class FlopBudgetSession:
             self.messages += result.lines(self.pyproject)
         cache = getattr(self.config, "cache", None)
         if cache is not None and rows:
+            from .exports import totals
+
             remembered = dict(self.last_run)
             remembered.update({row.nodeid: totals(row) for row in rows})
             cache.set(LAST_RUN_KEY, remembered)
 
     def _write_report(self, kind: str, path: Path, rows: list[TestRow]) -> None:
         path = path if path.is_absolute() else self.config.invocation_params.dir / path
+        from .exports import json_report, markdown_report
+
         path.parent.mkdir(parents=True, exist_ok=True)
         if kind == "json":
             report = json_report(
@@ -370,6 +376,8 @@ class FlopBudgetSession:
         verbosity = terminalreporter.verbosity
         if verbosity <= -2 or not (rows or self.messages):
             return
+        from .report import detail_lines, summary_lines
+
         if rows:
             width = terminalreporter._tw.fullwidth
             lines = summary_lines(rows, self.previous, verbosity, width, self.against)
