@@ -33,7 +33,6 @@ import importlib
 import json
 import os
 import pickle
-import platform
 import re
 import sys
 import traceback
@@ -45,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from .budget import human
+from .exports import versions
 
 __all__ = [
     "EXIT_BAD_INPUT",
@@ -829,27 +829,11 @@ def _exact(value: int | None) -> str:
     return "unknown" if value is None else str(value)
 
 
-def _versions() -> dict[str, str | None]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    def installed(name: str) -> str | None:
-        try:
-            return version(name)
-        except PackageNotFoundError:
-            return None
-
-    return {
-        "plugin_version": installed("pytest-flopbudget"),
-        "torch_version": installed("torch"),
-        "python_version": platform.python_version(),
-    }
-
-
 def _document(args: argparse.Namespace, entry: dict[str, Any]) -> str:
     document = {
         "schema": PROFILE_SCHEMA,
         "schema_version": PROFILE_SCHEMA_VERSION,
-        **_versions(),
+        **versions(),
         "count": args.count,
         "models": [entry],
     }

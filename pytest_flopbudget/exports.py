@@ -49,6 +49,7 @@ __all__ = [
     "load_baseline",
     "markdown_report",
     "totals",
+    "versions",
 ]
 
 SCHEMA = "pytest-flopbudget/report"
@@ -71,7 +72,7 @@ def totals(row: TestRow) -> dict[str, int | None]:
     return {key: getattr(row, key) for key in REMEMBERED}
 
 
-def _versions() -> dict[str, str | None]:
+def versions() -> dict[str, str | None]:
     from importlib.metadata import PackageNotFoundError, version
 
     def installed(name: str) -> str | None:
@@ -122,7 +123,7 @@ def json_report(
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        **_versions(),
+        **versions(),
         "count": count,
         "compared_with": compared_with,
         "tests": [

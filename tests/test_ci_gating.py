@@ -26,30 +26,23 @@ import torch  # noqa: F401
 import pytest_flopbudget.counter  # noqa: F401
 from pytest_flopbudget.budget import human
 
+from .pytester_support import (
+    isolate_inner_runs,
+    linear_flops,
+    linear_macs,
+    linear_params,
+    pct,
+    row_of,
+    summary,
+    usage_error,
+)
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:
     import tomli as tomllib
 
 # --- closed forms ------------------------------------------------------------------------------
-
-
-def linear_macs(batch: int, fan_in: int, fan_out: int) -> int:
-    return batch * fan_in * fan_out
-
-
-def linear_flops(batch: int, fan_in: int, fan_out: int) -> int:
-    """FLOPs ("all"): 2 per MAC, plus 1 per output element for the bias add."""
-    return 2 * linear_macs(batch, fan_in, fan_out) + batch * fan_out
-
-
-def linear_params(fan_in: int, fan_out: int) -> int:
-    return fan_in * fan_out + fan_out
-
-
-def pct(now: int, before: int) -> str:
-    """A change as the plugin writes it: a signed percentage with one decimal."""
-    return f"{(now / before - 1) * 100:+.1f}%"
 
 
 def share(part: int, whole: int) -> str:
@@ -125,13 +118,7 @@ def x():
 
 @pytest.fixture(autouse=True)
 def _inner_run_environment(pytester, monkeypatch):
-    """Inner runs skip hypothesis's pytest plugin (it imports hypothesis at every session's end,
-    and pytester drops the modules an in-process run imported), and do not see the GitHub
-    Actions variables of a CI run of this suite. (After `pytester`, which clears
-    PYTEST_ADDOPTS.)"""
-    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:hypothesispytest")
-    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
-    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    isolate_inner_runs(monkeypatch)
 
 
 def make_tests(pytester: pytest.Pytester, body: str) -> str:
@@ -158,48 +145,6 @@ def definition_line(source: str, name: str) -> int:
     while lines[index - 1].startswith("@"):
         index -= 1
     return index + 1
-
-
-def summary(result: pytest.RunResult) -> list[dict[str, str]]:
-    """The rows of the `flop budget` section, in order: {column: cell, ..., "test": node id}.
-
-    Handles both layouts: node id at the end of each row, or on its own line above the row.
-    """
-    lines = result.outlines
-    start = next(i for i, line in enumerate(lines) if re.fullmatch(r"=+ flop budget =+", line))
-    body = []
-    for line in lines[start + 1 :]:
-        if line.startswith(("=", "-")) and not set(line) <= {"-"}:
-            break
-        body.append(line)
-    rows = []
-    if body[0] == "test":  # node ids on their own lines
-        columns = body[1].split()
-        rest = body[3:]
-        for nodeid, cells in zip(rest[::2], rest[1::2], strict=False):
-            values = cells.split()
-            if len(values) != len(columns) or nodeid.split()[0] != nodeid:
-                break
-            rows.append({**dict(zip(columns, values, strict=True)), "test": nodeid})
-    else:
-        columns = body[0].split()
-        assert columns[-1] == "test"
-        for line in body[2:]:
-            values = line.split()
-            if len(values) != len(columns):
-                break
-            rows.append(dict(zip(columns, values, strict=True)))
-    return rows
-
-
-def row_of(result: pytest.RunResult, nodeid: str) -> dict[str, str]:
-    (row,) = [r for r in summary(result) if r["test"] == nodeid]
-    return row
-
-
-def usage_error(result: pytest.RunResult) -> str:
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    return str(result.stderr)
 
 
 def failures(result: pytest.RunResult) -> list[tuple[str, str]]:

@@ -19,25 +19,18 @@ import torch  # noqa: F401
 
 import pytest_flopbudget.counter  # noqa: F401
 
+from .pytester_support import (
+    isolate_inner_runs,
+    linear_flops,
+    linear_macs,
+    linear_params,
+    pct,
+    row_of,
+    summary,
+    usage_error,
+)
+
 # --- closed forms ------------------------------------------------------------------------------
-
-
-def linear_macs(batch: int, fan_in: int, fan_out: int) -> int:
-    return batch * fan_in * fan_out
-
-
-def linear_flops(batch: int, fan_in: int, fan_out: int, bias: bool = True) -> int:
-    """FLOPs ("all"): 2 per MAC, plus 1 per output element for the bias add."""
-    return 2 * linear_macs(batch, fan_in, fan_out) + (batch * fan_out if bias else 0)
-
-
-def linear_params(fan_in: int, fan_out: int, bias: bool = True) -> int:
-    return fan_in * fan_out + (fan_out if bias else 0)
-
-
-def pct(measured: int, limit: int) -> str:
-    """The overshoot as the plugin writes it: a signed percentage with one decimal."""
-    return f"{(measured / limit - 1) * 100:+.1f}%"
 
 
 # Linear(10, 10) on a (4, 10) input: 400 MACs, 840 FLOPs, 110 params.
@@ -82,11 +75,8 @@ def x():
 
 
 @pytest.fixture(autouse=True)
-def _without_hypothesis_plugin(pytester, monkeypatch):
-    """Inner runs skip hypothesis's pytest plugin: it imports hypothesis (1 s) at every session's
-    end, and pytester drops the modules an in-process run imported. (After `pytester`, which
-    clears PYTEST_ADDOPTS.)"""
-    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:hypothesispytest")
+def _inner_run_environment(pytester, monkeypatch):
+    isolate_inner_runs(monkeypatch)
 
 
 def make_tests(pytester: pytest.Pytester, body: str, name: str = "test_x") -> None:
@@ -97,43 +87,6 @@ def make_pyproject(pytester: pytest.Pytester, text: str) -> None:
     pytester.makepyprojecttoml(textwrap.dedent(text))
 
 
-def summary(result: pytest.RunResult) -> list[dict[str, str]]:
-    """The rows of the `flop budget` section, in order: {column: cell, ..., "test": node id}.
-
-    Handles both layouts: node id at the end of each row, or on its own line above the row.
-    """
-    lines = result.outlines
-    start = next(i for i, line in enumerate(lines) if re.fullmatch(r"=+ flop budget =+", line))
-    body = []
-    for line in lines[start + 1 :]:
-        if line.startswith("="):
-            break
-        body.append(line)
-    rows = []
-    if body[0] == "test":  # node ids on their own lines
-        columns = body[1].split()
-        rest = body[3:]
-        for nodeid, cells in zip(rest[::2], rest[1::2], strict=False):
-            values = cells.split()
-            if len(values) != len(columns) or nodeid.split()[0] != nodeid:
-                break
-            rows.append({**dict(zip(columns, values, strict=True)), "test": nodeid})
-    else:
-        columns = body[0].split()
-        assert columns[-1] == "test"
-        for line in body[2:]:
-            values = line.split()
-            if len(values) != len(columns):
-                break
-            rows.append(dict(zip(columns, values, strict=True)))
-    return rows
-
-
-def row_of(result: pytest.RunResult, nodeid: str) -> dict[str, str]:
-    (row,) = [r for r in summary(result) if r["test"] == nodeid]
-    return row
-
-
 def budget_warnings(result: pytest.RunResult) -> list[str]:
     """The FlopBudgetWarning lines of the warnings summary."""
     return [
@@ -141,11 +94,6 @@ def budget_warnings(result: pytest.RunResult) -> list[str]:
         for line in result.outlines
         if re.match(r"\s*\S+: FlopBudgetWarning: ", line)
     ]
-
-
-def usage_error(result: pytest.RunResult) -> str:
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    return str(result.stderr)
 
 
 # --- 1. the marker alone counts the test's call phase --------------------------------------------
