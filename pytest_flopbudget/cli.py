@@ -3,19 +3,11 @@
     flopbudget MODEL --input-shape 1,3,224,224 [--input-shape ...] [--dtype float32] [--meta]
                [--count all|matmul] [--depth N] [--json | --print-budget]
 
-MODEL is one of:
-
-- an import spec ``package.module:attr`` (as uvicorn and gunicorn name an app): a module
-  instance is used as is, anything else is called with no arguments and must return one;
-- a TorchScript archive (``torch.jit.save``): module hooks do not fire inside TorchScript, so all
-  its work is on the root of the tree; the dispatch counter still sees every op, so the totals
-  are exact;
-- a ``torch.export`` program (``torch.export.save``, ``.pt2``): the module tree is recovered with
-  ``torch.export.unflatten``;
-- a pickled whole module (``torch.save(model)``): loaded only with ``--trust-pickle``, because
-  unpickling runs code from the file;
-- a ``state_dict`` file: its tensors per name prefix; FLOPs need the architecture, which
-  ``--arch package.module:factory`` supplies.
+MODEL is an import spec ``package.module:attr``, a TorchScript archive, a ``torch.export``
+program, a pickled whole module (loaded only with ``--trust-pickle``) or a ``state_dict`` file
+(``--arch package.module:factory`` supplies the architecture its FLOPs need); how each is loaded,
+and how ``--meta`` applies to it, is in `pytest_flopbudget.sources`. This module is the command
+line, the counting and the output.
 
 Models are counted in eval mode (``--train`` keeps training mode), on the CPU or, with
 ``--meta``, on the meta device without compute. Exit status: 0 counted, 2 a usage error or bad
@@ -27,24 +19,18 @@ torch is imported only when a model is counted, so ``--help`` and importing this
 from __future__ import annotations
 
 import argparse
-import copy
 import dataclasses
-import importlib
 import json
-import os
-import pickle
 import re
 import sys
 import traceback
-import warnings
-import zipfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 from .budget import human
 from .exports import versions
+from .sources import SOURCES, BadInput, Loaded, load, one_line
 
 __all__ = [
     "EXIT_BAD_INPUT",
@@ -68,14 +54,6 @@ PROFILE_SCHEMA_VERSION = 1
 TOTALS = ("flops", "macs", "params", "nonzero_params", "sparse_flops", "param_bytes")
 TOP_MODULES = 5  # as many as the plugin's report lists
 
-SOURCES = {
-    "import": "import spec",
-    "torchscript": "TorchScript archive",
-    "export": "torch.export program",
-    "pickle": "pickled module",
-    "state_dict": "state_dict",
-}
-
 DTYPES = {
     "float32": "float32",
     "float": "float32",
@@ -94,22 +72,6 @@ DTYPES = {
     "uint8": "uint8",
     "bool": "bool",
 }
-
-TORCHSCRIPT_NOTE = (
-    "submodules of a TorchScript model cannot be attributed (module hooks do not fire inside "
-    "TorchScript): all its work is on the root; the totals are exact"
-)
-STATE_DICT_NOTE = (
-    "a state_dict holds tensors, not the architecture: FLOPs need the model that runs them; "
-    "pass --arch package.module:factory (and --input-shape) to load the state into it and count. "
-    "The counts above include buffers (running statistics, counters): a state_dict does not say "
-    "which tensors are parameters"
-)
-_IMPORT_SPEC = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
-
-
-class BadInput(Exception):
-    """A model, file or option the command cannot use; the message is the one line it prints."""
 
 
 # --- the command line ------------------------------------------------------------------------
@@ -232,408 +194,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             traceback.print_exc()
         print(
-            f"flopbudget: internal error: {_one_line(error)} "
-            "(rerun with --debug for the traceback)",
+            f"flopbudget: internal error: {one_line(error)} (rerun with --debug for the traceback)",
             file=sys.stderr,
         )
         return EXIT_INTERNAL_ERROR
     return EXIT_OK
-
-
-# --- loading ---------------------------------------------------------------------------------
-
-
-@dataclass
-class Loaded:
-    """What MODEL turned out to be, ready to count."""
-
-    source: str  # a key of SOURCES
-    model: Any = None  # the nn.Module to run; None for a bare state_dict
-    state: dict[str, Any] | None = None  # the tensors of a state_dict file
-    example_inputs: list[tuple[tuple[int, ...], str]] | None = None  # (shape, dtype name)
-    module_types: dict[str, str] = field(default_factory=dict)  # names the tree by (export)
-    name: str | None = None  # overrides the counted type's name
-    device: str = "cpu"
-    attributable: bool = True  # False: module hooks cannot see the submodules' work
-    notes: list[str] = field(default_factory=list)
-
-
-def _one_line(error: BaseException) -> str:
-    """`Type: message` on one line; a TorchScript interpreter error by its last line (the error
-    itself; the lines before are TorchScript's own traceback)."""
-    text = str(error).strip()
-    if "TorchScript interpreter" in text and text.splitlines():
-        return " ".join(text.splitlines()[-1].split())
-    text = " ".join(text.split())
-    if len(text) > 600:
-        text = text[:600] + "…"
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
-
-
-def _ensure_cwd_on_path() -> None:
-    """As uvicorn does: `package.module` and pickled classes resolve from the current directory."""
-    cwd = os.getcwd()
-    if cwd not in sys.path and "" not in sys.path:
-        sys.path.insert(0, cwd)
-
-
-def _resolve(spec: str, option: str = "MODEL") -> Any:
-    if not _IMPORT_SPEC.match(spec):
-        raise BadInput(f"{option} {spec!r} is not an import spec package.module:attr")
-    module_name, _, attr = spec.partition(":")
-    _ensure_cwd_on_path()
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as error:
-        missing = error.name or ""
-        if module_name == missing or module_name.startswith(missing + "."):
-            raise BadInput(
-                f"{option} {spec!r}: cannot import {module_name!r}: no module named {missing!r} "
-                f"(run from the directory it is importable from)"
-            ) from error
-        raise BadInput(
-            f"{option} {spec!r}: importing {module_name!r} failed: {_one_line(error)}"
-        ) from error
-    except Exception as error:
-        raise BadInput(
-            f"{option} {spec!r}: importing {module_name!r} raised {_one_line(error)}"
-        ) from error
-    target: Any = module
-    for depth, part in enumerate(attr.split(".")):
-        try:
-            target = getattr(target, part)
-        except AttributeError:
-            where = (
-                module_name if depth == 0 else f"{module_name}:{'.'.join(attr.split('.')[:depth])}"
-            )
-            raise BadInput(f"{option} {spec!r}: {where!r} has no attribute {part!r}") from None
-    return target
-
-
-def _meta_copy(torch: Any, module: Any) -> Any:
-    """A copy of `module` whose parameters and buffers are on the meta device; the original stays
-    as it was and its tensors are not copied."""
-    memo: dict[int, Any] = {}
-    for tensor in (*module.parameters(), *module.buffers()):
-        if id(tensor) not in memo:
-            meta = torch.empty_like(tensor, device="meta")
-            if isinstance(tensor, torch.nn.Parameter):
-                meta = torch.nn.Parameter(meta, requires_grad=tensor.requires_grad)
-            memo[id(tensor)] = meta
-    return copy.deepcopy(module, memo)
-
-
-def _build(torch: Any, spec: str, meta: bool, option: str, notes: list[str]) -> Any:
-    """The nn.Module an import spec names: an instance as is, else the factory's result."""
-    target = _resolve(spec, option)
-    if isinstance(target, torch.nn.Module):
-        if meta:
-            notes.append(
-                "--meta: the instance is already built; a copy on the meta device is counted"
-            )
-            return _meta_copy(torch, target)
-        return target
-    if not callable(target):
-        raise BadInput(
-            f"{option} {spec!r} is a {type(target).__name__}, neither an nn.Module nor a factory"
-        )
-    try:
-        if meta:
-            with torch.device("meta"):
-                model = target()
-        else:
-            model = target()
-    except Exception as error:
-        raise BadInput(f"{option} {spec!r}: calling it raised {_one_line(error)}") from error
-    if not isinstance(model, torch.nn.Module):
-        raise BadInput(
-            f"{option} {spec!r} returned a {type(model).__name__}, not a torch.nn.Module"
-        )
-    return model
-
-
-def _file_kind(path: Path) -> str:
-    """ "torchscript", "export" or "saved" (torch.save), from the file's contents."""
-    if not path.exists():
-        raise BadInput(f"{path}: no such file (and not an import spec package.module:attr)")
-    if path.is_dir():
-        raise BadInput(f"{path}: is a directory, not a model file")
-    try:
-        with path.open("rb") as stream:
-            head = stream.read(4)
-    except OSError as error:
-        raise BadInput(f"{path}: cannot be read ({_one_line(error)})") from error
-    if head.startswith(b"PK"):
-        try:
-            with zipfile.ZipFile(path) as archive:
-                names = archive.namelist()
-        except (zipfile.BadZipFile, OSError, ValueError) as error:
-            raise BadInput(
-                f"{path}: corrupt archive (a damaged or truncated zip file: {error})"
-            ) from error
-        if any("/code/" in name for name in names) and any(
-            name.endswith("constants.pkl") for name in names
-        ):
-            return "torchscript"
-        if any(
-            name.endswith(("/archive_format", "serialized_exported_program.json")) for name in names
-        ):
-            return "export"
-        if any(name.endswith("data.pkl") for name in names):
-            return "saved"
-        raise BadInput(
-            f"{path}: a zip archive, but not one written by torch.save, torch.jit.save or "
-            "torch.export.save"
-        )
-    if head[:1] == b"\x80":  # a pickle: torch.save's legacy (non-zip) format
-        return "saved"
-    raise BadInput(
-        f"{path}: not a PyTorch file (torch.save, torch.jit.save and torch.export.save write zip "
-        "archives)"
-    )
-
-
-def _quietly(load: Any, *args: Any) -> Any:
-    """Call a torch loader without its deprecation chatter (torch.jit.load, export.unflatten)."""
-    with warnings.catch_warnings():
-        for category in (DeprecationWarning, FutureWarning, UserWarning):
-            warnings.simplefilter("ignore", category)
-        return load(*args)
-
-
-def _load_torchscript(torch: Any, path: Path, meta: bool, notes: list[str]) -> Loaded:
-    device = "meta" if meta else "cpu"
-    try:
-        scripted = _quietly(torch.jit.load, str(path), device)
-    except Exception as error:
-        if not meta:
-            raise BadInput(
-                f"{path}: cannot load the TorchScript archive: {_one_line(error)}"
-            ) from error
-        try:
-            scripted = _quietly(torch.jit.load, str(path), "cpu")
-        except Exception as cpu_error:
-            raise BadInput(
-                f"{path}: cannot load the TorchScript archive: {_one_line(cpu_error)}"
-            ) from cpu_error
-        notes.append(
-            f"--meta: this TorchScript archive cannot be loaded on the meta device "
-            f"({_one_line(error)}); counted on the CPU"
-        )
-        device = "cpu"
-    notes.append(TORCHSCRIPT_NOTE)
-    return Loaded(
-        "torchscript",
-        model=_script_wrapper(torch)(scripted),
-        name=getattr(scripted, "original_name", None),
-        device=device,
-        attributable=False,
-        notes=notes,
-    )
-
-
-def _script_wrapper(torch: Any) -> type:
-    class TorchScriptModel(torch.nn.Module):
-        """Runs a TorchScript module's forward as one Python module.
-
-        The scripted module is held unregistered (its submodules are not Python modules the
-        counter could follow) and its parameters and buffers are registered here, sharing their
-        storage, so params, nonzero params, param bytes and sparse MACs are counted as usual.
-        """
-
-        def __init__(self, scripted: Any) -> None:
-            super().__init__()
-            object.__setattr__(self, "scripted", scripted)
-            seen: set[int] = set()
-            for index, param in enumerate(scripted.parameters()):
-                if id(param) not in seen:
-                    seen.add(id(param))
-                    self.register_parameter(
-                        f"param{index}",
-                        torch.nn.Parameter(param.detach(), requires_grad=param.requires_grad),
-                    )
-            for index, buffer in enumerate(scripted.buffers()):
-                if id(buffer) not in seen:
-                    seen.add(id(buffer))
-                    self.register_buffer(f"buffer{index}", buffer)
-
-        def forward(self, *args: Any, **kwargs: Any) -> Any:
-            # .forward, not __call__: a call would run the global module hooks on the scripted
-            # module, whose submodules the counter cannot walk
-            return self.scripted.forward(*args, **kwargs)
-
-        def train(self, mode: bool = True) -> Any:
-            self.scripted.train(mode)
-            return super().train(mode)
-
-    return TorchScriptModel
-
-
-def _type_name(value: Any) -> str:
-    return value.__name__ if isinstance(value, type) else str(value).rsplit(".", 1)[-1]
-
-
-def _load_export(torch: Any, path: Path, meta: bool, notes: list[str]) -> Loaded:
-    try:
-        program = _quietly(torch.export.load, str(path))
-    except Exception as error:
-        raise BadInput(
-            f"{path}: cannot load the torch.export program: {_one_line(error)}"
-        ) from error
-    attributable = True
-    try:
-        model = _quietly(torch.export.unflatten, program)
-    except Exception as error:
-        model = program.module()
-        attributable = False
-        notes.append(
-            "the module tree of this exported program could not be recovered "
-            f"(torch.export.unflatten: {_one_line(error)}): all its work is on the root"
-        )
-    types: dict[str, str] = {}
-    for node in program.graph.nodes:
-        for fqn, kind in (node.meta.get("nn_module_stack") or {}).values():
-            types.setdefault(fqn, _type_name(kind))
-    device = "cpu"
-    if meta:
-        try:
-            model = model.to("meta")
-            device = "meta"
-            notes.append(
-                "--meta: torch.export.load has no map_location: the weights were loaded, then "
-                "moved to the meta device"
-            )
-        except Exception as error:
-            notes.append(
-                f"--meta: this program cannot be moved to meta ({_one_line(error)}); "
-                "counted on the CPU"
-            )
-    notes.append("a torch.export program runs in the mode it was exported in")
-    return Loaded(
-        "export",
-        model=model,
-        example_inputs=_example_inputs(program),
-        module_types=types,
-        name=types.get("", path.stem),
-        device=device,
-        attributable=attributable,
-        notes=notes,
-    )
-
-
-def _example_inputs(program: Any) -> list[tuple[tuple[int, ...], str]] | None:
-    """(shape, dtype) of each positional input the program was exported with, when concrete."""
-    examples = getattr(program, "example_inputs", None)
-    if examples is not None:
-        args, kwargs = examples
-        tensors = list(args)
-        if kwargs:
-            return None
-    else:
-        user_inputs = set(program.graph_signature.user_inputs)
-        tensors = [
-            node.meta.get("val")
-            for node in program.graph.nodes
-            if node.op == "placeholder" and node.name in user_inputs
-        ]
-    found = []
-    for tensor in tensors:
-        shape = getattr(tensor, "shape", None)
-        if shape is None or not all(isinstance(size, int) for size in shape):
-            return None
-        found.append((tuple(shape), str(tensor.dtype).removeprefix("torch.")))
-    return found
-
-
-def _load_saved(torch: Any, path: Path, args: argparse.Namespace, notes: list[str]) -> Loaded:
-    device = "meta" if args.meta else "cpu"
-    try:
-        value = torch.load(str(path), map_location=device, weights_only=True)
-    except pickle.UnpicklingError as error:
-        if "weights only load failed" not in str(error).lower():
-            raise BadInput(
-                f"{path}: corrupt or not a torch.save file: {_one_line(error)}"
-            ) from error
-        if not args.trust_pickle:
-            found = re.search(r"GLOBAL (\S+)", str(error))
-            refers = f" (it refers to {found[1]})" if found else ""
-            raise BadInput(
-                f"{path} is a pickled object{refers}, not only tensors: unpickling it runs code "
-                "from the file, so it is not loaded by default. If you trust the file, pass "
-                "--trust-pickle; or save model.state_dict() and count it with --arch "
-                "package.module:factory"
-            ) from error
-        _ensure_cwd_on_path()
-        try:
-            value = torch.load(str(path), map_location=device, weights_only=False)
-        except (ImportError, AttributeError) as unpickle_error:
-            raise BadInput(
-                f"{path}: the pickled module's code cannot be imported here: "
-                f"{_one_line(unpickle_error)}"
-            ) from unpickle_error
-        except Exception as unpickle_error:
-            raise BadInput(
-                f"{path}: cannot be unpickled: {_one_line(unpickle_error)}"
-            ) from unpickle_error
-    except Exception as error:
-        raise BadInput(f"{path}: corrupt or not a torch.save file: {_one_line(error)}") from error
-    if isinstance(value, torch.nn.Module):
-        return Loaded("pickle", model=value, device=device, notes=notes)
-    state = _state_of(torch, value, notes)
-    if state is None:
-        raise BadInput(
-            f"{path} holds a {type(value).__name__}, neither an nn.Module nor a state_dict "
-            "(a mapping of names to tensors)"
-        )
-    loaded = Loaded("state_dict", state=state, device=device, notes=notes)
-    if args.arch:
-        model = _build(torch, args.arch, args.meta, "--arch", notes)
-        try:
-            model.load_state_dict(state, strict=True, assign=args.meta)
-        except Exception as error:
-            raise BadInput(f"{path} does not fit --arch {args.arch}: {_one_line(error)}") from error
-        loaded.model = model
-    return loaded
-
-
-def _state_of(torch: Any, value: Any, notes: list[str]) -> dict[str, Any] | None:
-    """The tensors of a state_dict, or of the one state_dict inside a checkpoint dict."""
-    if not isinstance(value, Mapping):
-        return None
-    tensors = {k: v for k, v in value.items() if isinstance(v, torch.Tensor) and isinstance(k, str)}
-    if tensors:
-        if len(tensors) < len(value):
-            notes.append(f"{len(value) - len(tensors)} entries that are not tensors are left out")
-        return tensors
-    nested = [(k, v) for k, v in value.items() if _state_of(torch, v, []) is not None]
-    if len(nested) == 1:
-        key, inner = nested[0]
-        notes.append(f"the state_dict is the checkpoint's {key!r} entry")
-        return _state_of(torch, inner, notes)
-    return None
-
-
-def _load(torch: Any, args: argparse.Namespace) -> Loaded:
-    """Build or load what MODEL names."""
-    notes: list[str] = []
-    path = Path(args.model)
-    if _IMPORT_SPEC.match(args.model) and not path.exists():
-        kind = "import"
-    else:
-        kind = _file_kind(path)
-    if args.arch and kind != "saved":
-        raise BadInput(f"--arch is for a state_dict file; {args.model} is not one")
-    if kind == "import":
-        model = _build(torch, args.model, args.meta, "MODEL", notes)
-        return Loaded("import", model=model, device="meta" if args.meta else "cpu", notes=notes)
-    if kind == "torchscript":
-        return _load_torchscript(torch, path, args.meta, notes)
-    if kind == "export":
-        return _load_export(torch, path, args.meta, notes)
-    loaded = _load_saved(torch, path, args, notes)
-    if args.arch is None and loaded.source == "state_dict":
-        notes.append(STATE_DICT_NOTE)
-    return loaded
 
 
 # --- counting --------------------------------------------------------------------------------
@@ -697,12 +262,12 @@ def _count(torch: Any, loaded: Loaded, args: argparse.Namespace, specs: list) ->
         own_error = _plain_error(torch, model, inputs)
         if own_error is None:  # the model runs: the counter failed, which is not bad input
             raise RuntimeError(
-                f"the model runs, but counting it failed: {_one_line(error)}"
+                f"the model runs, but counting it failed: {one_line(error)}"
             ) from error
         name = loaded.name or type(model).__name__
         raise BadInput(
             f"{args.model}: running {name} on inputs {_describe(specs)} raised "
-            f"{_one_line(own_error)}"
+            f"{one_line(own_error)}"
         ) from error
     return _named(result, loaded)
 
@@ -909,7 +474,7 @@ def _run(args: argparse.Namespace) -> str:
         raise BadInput("--test-id names the test of --print-budget's block; pass --print-budget")
     import torch
 
-    loaded = _load(torch, args)
+    loaded = load(torch, args)
     if loaded.model is None:  # a state_dict without --arch
         if args.print_budget:
             raise BadInput(
@@ -937,7 +502,7 @@ def _run(args: argparse.Namespace) -> str:
         if loaded.device != "meta" or loaded.source not in ("torchscript", "export"):
             raise
         # some TorchScript and exported graphs hold ops with no meta kernel: count on the CPU
-        loaded = _load(torch, argparse.Namespace(**{**vars(args), "meta": False}))
+        loaded = load(torch, argparse.Namespace(**{**vars(args), "meta": False}))
         loaded.notes.insert(
             0, f"--meta: running on the meta device failed ({error}); counted on the CPU"
         )

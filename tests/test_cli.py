@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 import pytest_flopbudget.counter
-from pytest_flopbudget import cli, profile
+from pytest_flopbudget import cli, profile, sources
 from pytest_flopbudget.budget import check, parse_limits
 from pytest_flopbudget.exports import REMEMBERED
 from pytest_flopbudget.update import round_up
@@ -242,7 +242,7 @@ def test_a_torchscript_archive_has_exact_totals_and_all_work_on_the_root(capsys,
     assert entry["source"] == "torchscript"
     assert entry["totals"] == totals(profile(model, x))
     assert entry["top_modules"] == []  # the root holds all the work
-    assert cli.TORCHSCRIPT_NOTE in entry["notes"]
+    assert sources.TORCHSCRIPT_NOTE in entry["notes"]
     code, out, _ = run(capsys, path, "--input-shape", "4,10")
     assert code == 0
     assert "submodules of a TorchScript model cannot be attributed" in out
@@ -338,7 +338,7 @@ def test_a_state_dict_alone_gives_sizes_per_prefix_and_says_flops_need_the_arch(
         {"prefix": "b", "tensors": 2, "params": 105, "nonzero_params": 105, "param_bytes": 420},
         {"prefix": "bn", "tensors": 5, "params": 21, "nonzero_params": 10, "param_bytes": 88},
     ]
-    assert cli.STATE_DICT_NOTE in entry["notes"]
+    assert sources.STATE_DICT_NOTE in entry["notes"]
     code, out, _ = run(capsys, path)
     assert code == 0
     assert "FLOPs need the model that runs them; pass --arch package.module:factory" in out
