@@ -434,6 +434,7 @@ def test_ops_without_a_formula_are_listed_never_silently_zero():
         profile(torch.fft.rfft, torch.randn(16), strict=True)
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
 def test_a_torchscript_module_is_counted_exactly():
     rows, dim = 3, 8
     scripted = torch.jit.script(nn.Sequential(nn.Linear(dim, dim), nn.ReLU()))
