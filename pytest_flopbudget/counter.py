@@ -231,8 +231,11 @@ class Counter(TorchDispatchMode):
         return self.weights.get(pointer)
 
     def nonzero(self, tensor: torch.Tensor) -> int:
-        """Nonzero elements of a tensor, each weight scanned once per version (a weight's
-        nonzero count serves both the sparse MACs and the nonzero params)."""
+        """Nonzero elements of a tensor. A parameter is scanned once per version: its count
+        serves both the sparse MACs and the nonzero params. Other weights (a pruned module's
+        weight, recomputed every forward) are scanned each time: a freed one's id can return."""
+        if not isinstance(tensor, torch.nn.Parameter):
+            return int(torch.count_nonzero(tensor))
         key = (id(tensor), tensor._version)
         nonzero = self.nonzero_cache.get(key)
         if nonzero is None:

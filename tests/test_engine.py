@@ -442,3 +442,17 @@ def test_a_torchscript_module_is_counted_exactly():
     assert result.macs == rows * dim * dim
     assert result.params == dim * dim + dim
     assert result.flops == 2 * rows * dim * dim + rows * dim + rows * dim  # bias add, relu
+
+
+def test_counting_sees_a_pruning_mask_change_between_steps():
+    layer = nn.Linear(10, 10, bias=False)
+    prune.l1_unstructured(layer, "weight", amount=0.5)
+    rows = 3
+    with counting(layer) as counted:
+        with torch.no_grad():
+            layer(torch.randn(rows, 10))
+            layer.weight_mask[:] = 0  # everything pruned away before the second step
+            layer(torch.randn(rows, 10))
+    # first step: half the 100 weights left; second: none
+    assert counted.profile.sparse_macs == rows * 10 * 10 // 2 + 0
+    assert counted.profile.macs == 2 * rows * 10 * 10
