@@ -241,7 +241,11 @@ def _cells(row: TestRow, row_status: str, before: Mapping[str, Any], verbose: bo
         human(row.params) if measured_anything else "-",
         human(row.nonzero_params) if measured_anything else "-",
     ]
-    return cells + ([human(row.macs) if measured_anything else "-"] if verbose else [])
+    if not verbose:
+        return cells
+    if not measured_anything:
+        return [*cells, "-", "-"]
+    return [*cells, human(row.macs), f"{human(row.param_bytes)}B"]
 
 
 def _line(cells: list[str], widths: list[int]) -> str:
@@ -262,9 +266,9 @@ def summary_lines(
 
     Columns: status, FLOPs, the FLOP budget, Δ to that budget (negative is headroom), Δ against
     `previous` (the last run, or a baseline: `against` names it), params, nonzero params, and the
-    node id; MACs too with `verbosity` > 0. When a node id does not fit beside the numbers in
-    `width` columns, every node id goes on its own line above its numbers. With `verbosity` < 0,
-    one line of counts.
+    node id; MACs and parameter bytes too with `verbosity` > 0. When a node id does not fit
+    beside the numbers in `width` columns, every node id goes on its own line above its numbers.
+    With `verbosity` < 0, one line of counts.
     """
     statuses = {row.nodeid: status(row, previous.get(row.nodeid)) for row in rows}
     if verbosity < 0:
@@ -276,8 +280,8 @@ def summary_lines(
     columns = ["status", "FLOPs", "budget", "Δbudget", f"Δ{against}", "params", "nonzero"]
     widths = [13, 7, 7, 8, 8, 7, 7]
     if verbose:
-        columns.append("MACs")
-        widths.append(7)
+        columns += ["MACs", "bytes"]
+        widths += [7, 8]
     header = _line(columns, widths)
     one_line = all(len(header) + 1 + len(r.nodeid) <= width for r in rows)
     lines = [f"{header} test" if one_line else f"test\n{header}"]
@@ -313,7 +317,7 @@ def detail_lines(row: TestRow, depth: int) -> list[str]:
     and the uncounted ops."""
     lines = [
         f"{row.nodeid}: {human(row.flops, 'FLOPs')} ({row.count}), {human(row.macs, 'MACs')}, "
-        f"params {human(row.params)}"
+        f"params {human(row.params)} ({human(row.param_bytes, 'B')})"
     ]
     names = {m[0] for m in row.modules}
     children: dict[str | None, list[tuple]] = defaultdict(list)

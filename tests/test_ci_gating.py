@@ -215,7 +215,8 @@ def test_flop_report_prints_module_tree_op_table_and_uncounted_ops_after_the_sum
     section = detail_section(result, "test_x.py::test_tree")
     assert section[0] == (
         f"test_x.py::test_tree: {human(TREE_FLOPS, 'FLOPs')} (all), "
-        f"{human(TREE_MACS, 'MACs')}, params {human(TREE_PARAMS)}"
+        f"{human(TREE_MACS, 'MACs')}, params {human(TREE_PARAMS)} "
+        f"({human(4 * TREE_PARAMS, 'B')})"  # float32: 4 bytes a parameter, no buffers
     )
     tables = detail_tables(section)
 
