@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .budget import Budget, Violation, format_delta, human
-from .result import Profile
+from .result import Profile, columns, op_table, share
 
 __all__ = [
     "STATUSES",
@@ -307,10 +307,6 @@ def _parent(name: str, names: set[str]) -> str | None:
     return "" if name != "" and "" in names else None
 
 
-def _share(part: int, whole: int) -> str:
-    return f"{100 * part / whole:5.1f}%" if whole else "     -"
-
-
 def detail_lines(row: TestRow, depth: int) -> list[str]:
     """The detailed report of one test: the module tree (down to `depth` levels below the
     roots, the costliest first, children past the first few folded into "other"), the op table
@@ -337,7 +333,7 @@ def detail_lines(row: TestRow, depth: int) -> list[str]:
                     human(params),
                     human(macs),
                     human(flops),
-                    _share(flops, row.flops),
+                    share(flops, row.flops),
                 )
             )
             if level < depth:
@@ -352,34 +348,16 @@ def detail_lines(row: TestRow, depth: int) -> list[str]:
                     human(sum(m[5] for m in folded)),
                     human(macs),
                     human(flops),
-                    _share(flops, row.flops),
+                    share(flops, row.flops),
                 )
             )
 
     walk(None, 0)
     if len(table) > 1:
-        lines += _columns(table)
+        lines += columns(table)
     if row.ops:
-        ops = sorted(row.ops, key=lambda op: (-op[3], op[0]))
-        lines.append("")
-        lines += _columns(
-            [("op", "calls", "MACs", "FLOPs", "share")]
-            + [(n, str(c), human(m), human(f), _share(f, row.flops)) for n, c, m, f in ops]
-        )
+        lines += ["", *op_table(row.ops, row.flops)]
     if row.uncounted:
         listed = ", ".join(f"{n} ×{c}" for n, c in row.uncounted.items())
         lines += ["", f"uncounted ops (counted as 0 FLOPs): {listed}"]
-    return lines
-
-
-def _columns(table: list[tuple[str, ...]]) -> list[str]:
-    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
-    lines = [
-        "  ".join(
-            cell.ljust(width) if i == 0 else cell.rjust(width)
-            for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
-        )
-        for cells in table
-    ]
-    lines.insert(1, "-" * len(lines[0]))
     return lines

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from .budget import human
 
-__all__ = ["ModuleStats", "OpStats", "Profile"]
+__all__ = ["ModuleStats", "OpStats", "Profile", "columns", "op_table", "share"]
 
 CONVENTIONS = ("all", "matmul")
 
@@ -124,39 +124,57 @@ class Profile:
         return ", ".join(parts)
 
 
-def _percent(part: int, whole: int) -> str:
-    return f"{100 * part / whole:5.1f}%" if whole else "    -"
+def share(part: int, whole: int) -> str:
+    """`part` as a percentage of `whole`, one decimal."""
+    return f"{100 * part / whole:.1f}%" if whole else "-"
+
+
+def columns(table: list[tuple[str, ...]]) -> list[str]:
+    """Rows of cells in aligned columns (the first left, the rest right), a rule under the
+    header row."""
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    lines = [
+        "  ".join(
+            cell.ljust(width) if i == 0 else cell.rjust(width)
+            for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
+        )
+        for cells in table
+    ]
+    lines.insert(1, "-" * len(lines[0]))
+    return lines
+
+
+def op_table(ops: list[tuple[str, int, int, int]], total_flops: int) -> list[str]:
+    """(name, calls, MACs, FLOPs) per op, the costliest first."""
+    ordered = sorted(ops, key=lambda op: (-op[3], op[0]))
+    return columns(
+        [("op", "calls", "MACs", "FLOPs", "share")]
+        + [(n, str(c), human(m), human(f), share(f, total_flops)) for n, c, m, f in ordered]
+    )
 
 
 def _module_table(profile: Profile, depth: int | None) -> list[str]:
     rows = [module for module in profile.modules.values() if depth is None or module.depth <= depth]
     if not rows:
         return []
-    labels = [
-        "  " * m.depth + (f"{m.name.rsplit('.', 1)[-1]} ({m.type_name})" if m.name else m.type_name)
-        for m in rows
-    ]
-    width = max(len("module"), *(len(label) for label in labels))
-    header = (
-        f"{'module':<{width}}  {'calls':>5}  {'params':>7}  {'MACs':>7}  {'FLOPs':>7}  {'share':>6}"
+    return columns(
+        [("module", "calls", "params", "MACs", "FLOPs", "share")]
+        + [
+            (
+                "  " * m.depth
+                + (f"{m.name.rsplit('.', 1)[-1]} ({m.type_name})" if m.name else m.type_name),
+                str(m.calls),
+                human(m.params),
+                human(m.macs),
+                human(m.flops),
+                share(m.flops, profile.flops),
+            )
+            for m in rows
+        ]
     )
-    lines = [header, "-" * len(header)]
-    for label, m in zip(labels, rows, strict=True):
-        lines.append(
-            f"{label:<{width}}  {m.calls:>5}  {human(m.params):>7}  {human(m.macs):>7}  "
-            f"{human(m.flops):>7}  {_percent(m.flops, profile.flops):>6}"
-        )
-    return lines
 
 
 def _op_table(profile: Profile) -> list[str]:
-    ops = sorted(profile.ops.values(), key=lambda op: op.flops, reverse=True)
-    width = max(len("op"), *(len(op.name) for op in ops))
-    header = f"{'op':<{width}}  {'calls':>5}  {'MACs':>7}  {'FLOPs':>7}  {'share':>6}"
-    lines = [header, "-" * len(header)]
-    for op in ops:
-        lines.append(
-            f"{op.name:<{width}}  {op.calls:>5}  {human(op.macs):>7}  {human(op.flops):>7}  "
-            f"{_percent(op.flops, profile.flops):>6}"
-        )
-    return lines
+    return op_table(
+        [(o.name, o.calls, o.macs, o.flops) for o in profile.ops.values()], profile.flops
+    )
