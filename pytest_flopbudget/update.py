@@ -28,6 +28,7 @@ from tomlkit.items import Table
 
 from .budget import LIMIT_KEYS, human, matching_entries, parse_value
 from .config import Config
+from .exports import totals
 from .report import TestRow
 
 __all__ = [
@@ -109,20 +110,9 @@ def _keep_trivia(new: object, old: object) -> object:
     return item
 
 
-def _measured(row: TestRow) -> dict[str, int | None]:
-    return {
-        "flops": row.flops,
-        "macs": row.macs,
-        "params": row.params,
-        "nonzero_params": row.nonzero_params,
-        "sparse_flops": row.sparse_flops,
-        "param_bytes": row.param_bytes,
-    }
-
-
 def _rewrite_entry(entry: Table, row: TestRow, headroom: float) -> bool:
     """Rewrite the exceeded and far-under limits of an exact entry; whether anything changed."""
-    measured = _measured(row)
+    measured = totals(row)
     changed = False
     for key in list(entry.keys()):
         if key not in LIMIT_KEYS:
@@ -133,7 +123,7 @@ def _rewrite_entry(entry: Table, row: TestRow, headroom: float) -> bool:
             continue
         current = parse_value(key, entry[key], "pyproject.toml")
         proposed = round_up(value, headroom)
-        if value > current or proposed < current * (1 - SLACK):
+        if value > current or current > proposed * (1 + SLACK):
             written = toml_limit_value(key, proposed, entry[key])
             if written != entry[key]:
                 entry[key] = _keep_trivia(written, entry.item(key))
