@@ -10,6 +10,7 @@ modules only once, at the end, so the per-op work stays constant whatever the mo
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from functools import partial
@@ -30,6 +31,7 @@ from .formulas import (
     ZERO_COST,
     Cost,
     normalized_op_name,
+    per_output,
 )
 from .params import count_params, has_values, own_parameters, pruned_weight_names
 from .result import CONVENTIONS, ModuleStats, OpStats, Profile
@@ -43,14 +45,6 @@ _UNKNOWN = "unknown"  # handler: no formula; listed in Profile.uncounted
 
 class UncountedOpsError(RuntimeError):
     """strict=True and some floating-point ops had no formula."""
-
-
-def _elementwise(flops_per_element: int) -> Callable[..., Cost]:
-    def cost(args, kwargs, out) -> Cost:
-        first = out[0] if isinstance(out, (tuple, list)) else out
-        return Cost(other_flops=flops_per_element * first.numel())
-
-    return cost
 
 
 def _torch_formula(formula: Callable[..., int]) -> Callable[..., Cost]:
@@ -72,10 +66,16 @@ def classify(func: torch._ops.OpOverload) -> Any:
     if name.startswith(FOREACH_PREFIX):
         return FOREACH_COST
     if torch.Tag.pointwise in func.tags:
-        return _elementwise(ELEMENTWISE_COST.get(name, 1))
+        return per_output(ELEMENTWISE_COST.get(name, 1))
     if func.overloadpacket in torch_flop_registry:
         return _torch_formula(torch_flop_registry[func.overloadpacket])
     return _UNKNOWN
+
+
+@functools.cache
+def _handler(func: torch._ops.OpOverload) -> tuple[Any, str]:
+    """An op's handler and display name, classified once per process."""
+    return classify(func), str(func.overloadpacket)
 
 
 def _is_float(value: Any) -> bool:
@@ -130,7 +130,6 @@ class Counter(TorchDispatchMode):
         self.by_scope: dict[tuple[tuple[str, ...], int], list[int]] = {}
         self.ops: dict[str, list[int]] = {}
         self.uncounted: dict[str, int] = defaultdict(int)
-        self.handlers: dict[Any, tuple[Any, str]] = {}
         self.weights: dict[int, torch.Tensor] = {}
         self.pruned: list[torch.nn.Module] = []
         self.pruned_current: dict[tuple[int, str], int] = {}
@@ -261,10 +260,7 @@ class Counter(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
-        entry = self.handlers.get(func)
-        if entry is None:
-            entry = self.handlers[func] = (classify(func), str(func.overloadpacket))
-        handler, name = entry
+        handler, name = _handler(func)
         if handler is _ZERO or not _is_float(out if out is not None else args[:1]):
             return out
         if self.track_backward and torch._C._current_graph_task_id() != -1:

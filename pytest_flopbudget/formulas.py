@@ -29,6 +29,7 @@ __all__ = [
     "attention_cost",
     "conv_macs",
     "normalized_op_name",
+    "per_output",
     "softmax_flops",
 ]
 
@@ -402,7 +403,9 @@ def _softmax_backward(args, kwargs, out) -> Cost:
     return Cost(other_flops=softmax_backward_flops(rows, n))
 
 
-def _per_output(flops_per_element: int) -> Callable[..., Cost]:
+def per_output(flops_per_element: int) -> Callable[..., Cost]:
+    """A cost of `flops_per_element` per element of the op's (first) output."""
+
     def cost(args, kwargs, out) -> Cost:
         return Cost(other_flops=flops_per_element * _first(out).numel())
 
@@ -448,7 +451,7 @@ def _adaptive_avg_pool(args, kwargs, out) -> Cost:
 
 def _upsample_linear(dims: int) -> Callable[..., Cost]:
     """Linear interpolation: 3 per output element per interpolated dimension."""
-    return _per_output(3 * dims)
+    return per_output(3 * dims)
 
 
 def _foreach(args, kwargs, out) -> Cost:
@@ -503,11 +506,11 @@ FORMULAS: dict[str, Callable[..., Cost]] = {
     "_softmax_backward_data": _softmax_backward,
     "_log_softmax_backward_data": _softmax_backward,
     # pooling
-    "max_pool2d_with_indices": _per_output(1),
-    "max_pool3d_with_indices": _per_output(1),
-    "max_pool2d": _per_output(1),
-    "adaptive_max_pool2d": _per_output(1),
-    "adaptive_max_pool3d": _per_output(1),
+    "max_pool2d_with_indices": per_output(1),
+    "max_pool3d_with_indices": per_output(1),
+    "max_pool2d": per_output(1),
+    "adaptive_max_pool2d": per_output(1),
+    "adaptive_max_pool3d": per_output(1),
     "max_pool2d_with_indices_backward": _per_input(1),
     "max_pool3d_with_indices_backward": _per_input(1),
     "avg_pool2d": _avg_pool,
