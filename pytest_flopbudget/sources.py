@@ -259,49 +259,12 @@ def _load_torchscript(torch: Any, path: Path, meta: bool, notes: list[str]) -> L
     notes.append(TORCHSCRIPT_NOTE)
     return Loaded(
         "torchscript",
-        model=_script_wrapper(torch)(scripted),
+        model=scripted,
         name=getattr(scripted, "original_name", None),
         device=device,
         attributable=False,
         notes=notes,
     )
-
-
-def _script_wrapper(torch: Any) -> type:
-    class TorchScriptModel(torch.nn.Module):
-        """Runs a TorchScript module's forward as one Python module.
-
-        The scripted module is held unregistered (its submodules are not Python modules the
-        counter could follow) and its parameters and buffers are registered here, sharing their
-        storage, so params, nonzero params, param bytes and sparse MACs are counted as usual.
-        """
-
-        def __init__(self, scripted: Any) -> None:
-            super().__init__()
-            object.__setattr__(self, "scripted", scripted)
-            seen: set[int] = set()
-            for index, param in enumerate(scripted.parameters()):
-                if id(param) not in seen:
-                    seen.add(id(param))
-                    self.register_parameter(
-                        f"param{index}",
-                        torch.nn.Parameter(param.detach(), requires_grad=param.requires_grad),
-                    )
-            for index, buffer in enumerate(scripted.buffers()):
-                if id(buffer) not in seen:
-                    seen.add(id(buffer))
-                    self.register_buffer(f"buffer{index}", buffer)
-
-        def forward(self, *args: Any, **kwargs: Any) -> Any:
-            # .forward, not __call__: a call would run the global module hooks on the scripted
-            # module, whose submodules the counter cannot walk
-            return self.scripted.forward(*args, **kwargs)
-
-        def train(self, mode: bool = True) -> Any:
-            self.scripted.train(mode)
-            return super().train(mode)
-
-    return TorchScriptModel
 
 
 def _type_name(value: Any) -> str:
