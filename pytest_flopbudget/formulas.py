@@ -547,6 +547,10 @@ FORMULAS: dict[str, Callable[..., Cost]] = {
     # dropout: the mask multiply and the 1/(1-p) scale
     "native_dropout": _per_input(2),
     "native_dropout_backward": _per_input(2),
+    # recurrent layers and cells (LSTM, GRU, RNN)
+    # quantized ops
+    # grouped matmuls (mixture of experts) and selection
+    # other op families
 }
 
 # Elementwise ops (torch's `pointwise` tag) cost 1 per output element unless listed here.
