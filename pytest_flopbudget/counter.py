@@ -57,8 +57,17 @@ def _torch_formula(formula: Callable[..., int]) -> Callable[..., Cost]:
 
 
 def classify(func: torch._ops.OpOverload) -> Any:
-    """The cost handler of an aten op: a formula, _ZERO or _UNKNOWN."""
+    """The cost handler of an op: a formula, _ZERO or _UNKNOWN. An op outside the aten namespace
+    is looked up by its full name (`quantized::conv2d`, `torchvision::roi_align`) only, so it
+    never takes the formula of an aten op that shares its bare name."""
     name = normalized_op_name(func.overloadpacket.__name__)
+    if func.namespace != "aten":
+        full_name = f"{func.namespace}::{name}"
+        if full_name in FORMULAS:
+            return FORMULAS[full_name]
+        if full_name in ZERO_COST:
+            return _ZERO
+        return _UNKNOWN
     if name in FORMULAS:
         return FORMULAS[name]
     if func.is_view or name in ZERO_COST:
