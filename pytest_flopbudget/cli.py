@@ -155,7 +155,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--trust-pickle",
         action="store_true",
-        help="allow loading a pickled whole module (unpickling runs code from the file)",
+        help="the file is trusted: allow what runs code from it, which is refused by default: "
+        "unpickling a pickled whole module, checkpoint or torch.export entry (pickled sample "
+        "inputs, weights, constants), loading AOTInductor code in a .pt2, and TorchScript or "
+        "exported graphs that read or write files (aten::save, aten::from_file); see the "
+        "README's Security section",
     )
     output = parser.add_mutually_exclusive_group()
     output.add_argument(

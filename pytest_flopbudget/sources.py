@@ -21,6 +21,10 @@ MODEL is one of:
   ``map_location="meta"`` (their nonzero counts are then unknown), the architecture is built on
   the meta device and the state is assigned to it.
 
+Without ``--trust-pickle`` no code from a file runs: a TorchScript archive and a ``.pt2`` are
+checked before they load and loaded under a guard (`safety`), and ``torch.save`` files are read
+with torch's weights-only unpickler.
+
 Where a TorchScript archive or an exported program loaded on the meta device then fails to run
 there, the command loads it again on the CPU. A MODEL that matches ``package.module:attr`` and is
 no file is an import spec; a file's source is told from its contents, not its name. torch is never
@@ -30,6 +34,7 @@ imported here: the caller passes it in.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import importlib
 import os
@@ -42,6 +47,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from . import safety
 
 __all__ = [
     "SOURCES",
@@ -236,17 +243,32 @@ def _quietly(load: Any, *args: Any) -> Any:
         return load(*args)
 
 
-def _load_torchscript(torch: Any, path: Path, meta: bool, notes: list[str]) -> Loaded:
+def _untrusted(torch: Any, path: Path, trusted: bool) -> Any:
+    """The guard an untrusted file is loaded under (see `safety`); nothing for a trusted one."""
+    return contextlib.nullcontext() if trusted else safety.refusing_code(torch, path)
+
+
+def _load_torchscript(
+    torch: Any, path: Path, meta: bool, trusted: bool, notes: list[str]
+) -> Loaded:
     device = "meta" if meta else "cpu"
+    if not trusted:
+        safety.check_torchscript_archive(torch, path)
     try:
-        scripted = _quietly(torch.jit.load, str(path), device)
+        with _untrusted(torch, path, trusted):
+            scripted = _quietly(torch.jit.load, str(path), device)
+    except safety.Untrusted:
+        raise
     except Exception as error:
         if not meta:
             raise BadInput(
                 f"{path}: cannot load the TorchScript archive: {one_line(error)}"
             ) from error
         try:
-            scripted = _quietly(torch.jit.load, str(path), "cpu")
+            with _untrusted(torch, path, trusted):
+                scripted = _quietly(torch.jit.load, str(path), "cpu")
+        except safety.Untrusted:
+            raise
         except Exception as cpu_error:
             raise BadInput(
                 f"{path}: cannot load the TorchScript archive: {one_line(cpu_error)}"
@@ -256,6 +278,8 @@ def _load_torchscript(torch: Any, path: Path, meta: bool, notes: list[str]) -> L
             f"({one_line(error)}); counted on the CPU"
         )
         device = "cpu"
+    if not trusted:
+        safety.check_graph_ops(torch, scripted, path)
     notes.append(TORCHSCRIPT_NOTE)
     return Loaded(
         "torchscript",
@@ -271,9 +295,14 @@ def _type_name(value: Any) -> str:
     return value.__name__ if isinstance(value, type) else str(value).rsplit(".", 1)[-1]
 
 
-def _load_export(torch: Any, path: Path, meta: bool, notes: list[str]) -> Loaded:
+def _load_export(torch: Any, path: Path, meta: bool, trusted: bool, notes: list[str]) -> Loaded:
+    if not trusted:
+        safety.check_export_archive(torch, path)
     try:
-        program = _quietly(torch.export.load, str(path))
+        with _untrusted(torch, path, trusted):
+            program = _quietly(torch.export.load, str(path))
+    except safety.Untrusted:
+        raise
     except Exception as error:
         raise BadInput(
             f"{path}: cannot load the torch.export program: {one_line(error)}"
@@ -288,6 +317,8 @@ def _load_export(torch: Any, path: Path, meta: bool, notes: list[str]) -> Loaded
             "the module tree of this exported program could not be recovered "
             f"(torch.export.unflatten: {one_line(error)}): all its work is on the root"
         )
+    if not trusted:
+        safety.check_graph_ops(torch, program.graph_module, path)
     types: dict[str, str] = {}
     for node in program.graph.nodes:
         for fqn, kind in (node.meta.get("nn_module_stack") or {}).values():
@@ -424,10 +455,13 @@ def load(torch: Any, args: argparse.Namespace) -> Loaded:
     if kind == "import":
         model = _build(torch, args.model, args.meta, "MODEL", notes)
         return Loaded("import", model=model, device="meta" if args.meta else "cpu", notes=notes)
-    if kind == "torchscript":
-        return _load_torchscript(torch, path, args.meta, notes)
-    if kind == "export":
-        return _load_export(torch, path, args.meta, notes)
+    try:
+        if kind == "torchscript":
+            return _load_torchscript(torch, path, args.meta, args.trust_pickle, notes)
+        if kind == "export":
+            return _load_export(torch, path, args.meta, args.trust_pickle, notes)
+    except safety.Untrusted as error:
+        raise BadInput(str(error)) from error
     loaded = _load_saved(torch, path, args, notes)
     if args.arch is None and loaded.source == "state_dict":
         notes.append(STATE_DICT_NOTE)
