@@ -10,15 +10,21 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 __all__ = [
+    "Cost",
+    "Formula",
     "ModuleStats",
     "OpStats",
     "Profile",
     "UncountedOpsError",
     "counting",
     "profile",
+    "register_formula",
 ]
 
 _LAZY = {
+    "Cost": "formulas",
+    "Formula": "registry",
+    "register_formula": "registry",
     "profile": "counter",
     "counting": "counter",
     "UncountedOpsError": "counter",
@@ -29,6 +35,8 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from .counter import UncountedOpsError, counting, profile
+    from .formulas import Cost
+    from .registry import Formula, register_formula
     from .result import ModuleStats, OpStats, Profile
 
 

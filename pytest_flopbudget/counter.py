@@ -10,9 +10,8 @@ modules only once, at the end, so the per-op work stays constant whatever the mo
 from __future__ import annotations
 
 import contextlib
-import functools
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from functools import partial
 from typing import Any
 
@@ -27,13 +26,12 @@ from .formulas import (
     ELEMENTWISE_COST,
     FOREACH_COST,
     FOREACH_PREFIX,
-    FORMULAS,
-    ZERO_COST,
     Cost,
     normalized_op_name,
     per_output,
 )
 from .params import count_params, has_values, own_parameters, pruned_weight_names
+from .registry import Registry, current, zero_cost
 from .result import CONVENTIONS, ModuleStats, OpStats, Profile
 
 __all__ = ["Counter", "Counting", "UncountedOpsError", "counting", "profile"]
@@ -56,21 +54,21 @@ def _torch_formula(formula: Callable[..., int]) -> Callable[..., Cost]:
     return cost
 
 
-def classify(func: torch._ops.OpOverload) -> Any:
-    """The cost handler of an op: a formula, _ZERO or _UNKNOWN. An op outside the aten namespace
-    is looked up by its full name (`quantized::conv2d`, `torchvision::roi_align`) only, so it
-    never takes the formula of an aten op that shares its bare name."""
+def classify(func: torch._ops.OpOverload, registry: Registry) -> Any:
+    """The cost handler of an op: a formula, _ZERO or _UNKNOWN. The registry is asked first (by
+    overload, packet, then an in-place op's out-of-place packet); an op outside the aten
+    namespace is priced only there, by its full name, so it never takes the formula of an aten
+    op that shares its bare name. Then views are free, `_foreach_*` and pointwise-tagged ops
+    cost per element, and ops only torch's own registry knows get its count."""
     name = normalized_op_name(func.overloadpacket.__name__)
+    entry = registry.lookup(
+        func.name(), func.overloadpacket._qualified_op_name, f"{func.namespace}::{name}"
+    )
+    if entry is not None:
+        return _ZERO if entry.formula is zero_cost else entry.formula
     if func.namespace != "aten":
-        full_name = f"{func.namespace}::{name}"
-        if full_name in FORMULAS:
-            return FORMULAS[full_name]
-        if full_name in ZERO_COST:
-            return _ZERO
         return _UNKNOWN
-    if name in FORMULAS:
-        return FORMULAS[name]
-    if func.is_view or name in ZERO_COST:
+    if func.is_view:
         return _ZERO
     if name.startswith(FOREACH_PREFIX):
         return FOREACH_COST
@@ -81,10 +79,19 @@ def classify(func: torch._ops.OpOverload) -> Any:
     return _UNKNOWN
 
 
-@functools.cache
-def _handler(func: torch._ops.OpOverload) -> tuple[Any, str]:
-    """An op's handler and display name, classified once per process."""
-    return classify(func), str(func.overloadpacket)
+def _handler(registry: Registry, func: torch._ops.OpOverload) -> tuple[Any, str]:
+    """An op's handler and display name, classified once per registry (the installed one lives
+    for the process)."""
+    found = registry.handlers.get(func)
+    if found is None:
+        found = registry.handlers[func] = (classify(func, registry), str(func.overloadpacket))
+    return found
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    text = text if len(text) <= 120 else text[:119] + "…"
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 def _is_float(value: Any) -> bool:
@@ -124,8 +131,13 @@ class Counter(TorchDispatchMode):
         count: str,
         track_backward: bool,
         only_modules: bool = False,
+        registry: Registry | None = None,
+        module_cost: Callable[..., Any] | None = None,
     ) -> None:
         super().__init__()
+        self.registry, default_module_cost = current() if registry is None else (registry, None)
+        self.module_cost = module_cost if registry is not None else default_module_cost
+        self.held: list[list[tuple[str, tuple[tuple[str, ...], int], Cost]]] = []
         self.count = count
         self.track_backward = track_backward
         self.only_modules = only_modules
@@ -175,6 +187,8 @@ class Counter(TorchDispatchMode):
         return self.names[module]
 
     def _forward_pre(self, module: torch.nn.Module, args: Any) -> None:
+        if self.module_cost is not None:
+            self.held.append([])
         name = self.names.get(module)
         if name is None:
             name = self._adopt(module)
@@ -189,6 +203,8 @@ class Counter(TorchDispatchMode):
 
     def _forward_post(self, module: torch.nn.Module, args: Any, output: Any) -> None:
         name = self.names.get(module)
+        if self.module_cost is not None and self.held:
+            self._price_module(module, name, args, output, self.held.pop())
         if name is None or name not in self.forward_stack:
             return
         index = len(self.forward_stack) - 1 - self.forward_stack[::-1].index(name)
@@ -199,6 +215,26 @@ class Counter(TorchDispatchMode):
             if tensors:
                 enter_hook = partial(self._backward_enter, name)
                 self.handles.append(register_multi_grad_hook(tensors, enter_hook))
+
+    def _price_module(
+        self, module: torch.nn.Module, name: str | None, args: Any, output: Any, held: list
+    ) -> None:
+        """The module-cost hook's Cost stands for the ops held while the module ran; without
+        one (None, or a hook that failed) the held ops are counted as they are."""
+        label = f"{type(module).__name__} (module cost)"
+        try:
+            cost = self.module_cost(module=module, args=args, output=output)
+        except Exception as error:
+            self.uncounted[f"{label} failed: {_one_line(error)}"] += 1
+            cost = None
+        if cost is not None and not isinstance(cost, Cost):
+            self.uncounted[f"{label} returned {type(cost).__name__}, not a Cost"] += 1
+            cost = None
+        if cost is None:
+            for record in held:
+                self._record(*record)
+        elif not (self.only_modules and not self.forward_scope):
+            self._record(f"module:{type(module).__name__}", (self.forward_scope, FORWARD), cost)
 
     def _backward_enter(self, name: str, grads: Any) -> None:
         if not self.backward_reset_queued:
@@ -269,7 +305,7 @@ class Counter(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
-        handler, name = _handler(func)
+        handler, name = _handler(self.registry, func)
         if handler is _ZERO or not _is_float(out if out is not None else args[:1]):
             return out
         if self.track_backward and torch._C._current_graph_task_id() != -1:
@@ -283,13 +319,23 @@ class Counter(TorchDispatchMode):
             return out
         try:
             cost = handler(args, kwargs, out)
-        except Exception:  # a formula that cannot read these arguments: say so, never guess
-            self.uncounted[f"{name} (formula failed)"] += 1
+        except Exception as error:  # a formula that cannot read these arguments: say so
+            self.uncounted[f"{name} (formula failed: {_one_line(error)})"] += 1
+            return out
+        if not isinstance(cost, Cost):
+            self.uncounted[f"{name} (formula returned {type(cost).__name__}, not a Cost)"] += 1
             return out
         self._record(name, key, cost)
         return out
 
     def _record(self, name: str, key: tuple[tuple[str, ...], int], cost: Cost) -> None:
+        """Add a cost, or hold it while a module that a module-cost hook may price runs."""
+        if self.held:
+            self.held[-1].append((name, key, cost))
+        else:
+            self._add(name, key, cost)
+
+    def _add(self, name: str, key: tuple[tuple[str, ...], int], cost: Cost) -> None:
         skipped = self._skipped_macs(cost) if cost.weight_uses and self.sparse_known else 0
         totals = self.by_scope.get(key)
         if totals is None:
@@ -453,10 +499,18 @@ class _ModelState:
 
 
 def profile(
-    model: Callable[..., Any], *args: Any, count: str = "all", strict: bool = False, **kwargs: Any
+    model: Callable[..., Any],
+    *args: Any,
+    count: str = "all",
+    strict: bool = False,
+    formulas: Mapping[Any, Any] | None = None,
+    **kwargs: Any,
 ) -> Profile:
-    """Run ``model(*args, **kwargs)`` once under ``torch.no_grad()`` and count what executed."""
+    """Run ``model(*args, **kwargs)`` once under ``torch.no_grad()`` and count what executed.
+
+    `formulas` prices ops for this call only (``{"mylib::op": formula}``; see `hookspecs`)."""
     _check_count(count)
+    registry, module_cost = current(formulas)
     if not callable(model):
         raise TypeError(
             "pytest_flopbudget.profile() counts an nn.Module or a callable; "
@@ -465,7 +519,8 @@ def profile(
     name = _name_of(model)
     is_module = isinstance(model, torch.nn.Module)
     state = _ModelState(model) if is_module else None
-    counter = Counter([model] if is_module else [], count, track_backward=False)
+    roots = [model] if is_module else []
+    counter = Counter(roots, count, False, registry=registry, module_cost=module_cost)
     try:
         with torch.no_grad(), counter:
             model(*args, **kwargs)
@@ -502,13 +557,15 @@ def counting(
     count: str = "all",
     strict: bool = False,
     only_modules: bool = False,
+    formulas: Mapping[Any, Any] | None = None,
 ) -> Iterator[Counting]:
     """Count everything run inside the block, forward and backward (a training step).
 
     Modules are named after `model`'s ``named_modules()`` when it is given; modules first called
     at top level are named by their class. With `only_modules`, only work that runs inside some
     module's forward (or its backward) counts: what the pytest marker alone measures.
-    Read the result from the yielded handle's `profile`.
+    `formulas` prices ops for this block only. Read the result from the yielded handle's
+    `profile`.
     """
     _check_count(count)
     if model is not None and not isinstance(model, torch.nn.Module):
@@ -516,8 +573,9 @@ def counting(
             f"pytest_flopbudget.counting(model) takes an nn.Module to name the modules by; "
             f"got {type(model).__name__}"
         )
+    registry, module_cost = current(formulas)
     roots = [model] if model is not None else []
-    counter = Counter(roots, count, track_backward=True, only_modules=only_modules)
+    counter = Counter(roots, count, True, only_modules, registry, module_cost)
     handle = Counting()
     with counter:
         yield handle
