@@ -44,12 +44,17 @@ class Cost:
     other_flops: int = 0
     # (operand, uses): every element of `operand` takes part in `uses` of the MACs above.
     weight_uses: tuple[tuple[Any, int], ...] = ()
+    # (operand, uses) of weights each used in MACs of their own (an LSTM's input and hidden
+    # weights): every one of them skips its own zeros, where weight_uses above are alternatives
+    # for the same MACs (a product's two operands: the first weight decides).
+    separate_weight_uses: tuple[tuple[Any, int], ...] = ()
 
     def __add__(self, other: Cost) -> Cost:
         return Cost(
             self.macs + other.macs,
             self.other_flops + other.other_flops,
             self.weight_uses + other.weight_uses,
+            self.separate_weight_uses + other.separate_weight_uses,
         )
 
 
@@ -464,6 +469,65 @@ def _nll_loss(args, kwargs, out) -> Cost:
     return Cost(other_flops=args[1].numel())
 
 
+# ---- recurrent layers and cells (LSTM, GRU, RNN) ----------------------------------------------
+# Counted as PyTorch's decomposed (native) path runs them, op for op: per time step and batch row,
+# the gate products (MACs), the bias adds of the two projections, then the cell's elementwise ops.
+
+RNN_GATES: dict[str, int] = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}
+
+# mkldnn_rnn_layer's `mode` (ideep::rnn_kind)
+MKLDNN_RNN_MODES: dict[int, str] = {0: "rnn_relu", 1: "rnn_tanh", 2: "lstm", 3: "gru"}
+
+
+def rnn_macs(kind: str, rows: int, input_size: int, hidden: int, proj: int = 0) -> int:
+    """One layer in one direction over `rows` (time steps × batch rows; the sum of batch_sizes for
+    a PackedSequence): gates·h·(in + r) per row, r the recurrent width (proj or hidden), plus
+    the projection's p·h."""
+    recurrent = proj or hidden
+    return rows * (RNN_GATES[kind] * hidden * (input_size + recurrent) + proj * hidden)
+
+
+def rnn_cell_flops(kind: str, hidden: int) -> int:
+    """A cell's elementwise work per row once both gate projections are done (their bias adds
+    excluded), as the decomposed cells run it (tanh 5, sigmoid 4, anything else 1 per element):
+
+    - lstm: gates = ih + hh (4h); i, f, o sigmoid (3·4h); g tanh (5h); c = f·c + i·g (3h);
+      tanh(c) (5h); h = o·tanh(c) (h): 30h
+    - gru: r, z = sigmoid(ih + hh) (2·(h + 4h)); n = tanh(ih_n + r·hh_n) (2h + 5h);
+      h = (h - n)·z + n (3h): 20h
+    - rnn_tanh: tanh(ih + hh) (h + 5h): 6h; rnn_relu: relu(ih + hh) (h + h): 2h
+    """
+    per_hidden = {"lstm": 30, "gru": 20, "rnn_tanh": 6, "rnn_relu": 2}[kind]
+    return per_hidden * hidden
+
+
+def rnn_layer_flops(kind: str, rows: int, hidden: int, biases: bool) -> int:
+    """Elementwise work of one layer and direction: the cell's, plus the bias adds of both
+    projections (gates·h each) when the layer has biases."""
+    bias_adds = 2 * RNN_GATES[kind] * hidden if biases else 0
+    return rows * (rnn_cell_flops(kind, hidden) + bias_adds)
+
+
+def _rows(x: Any) -> int:
+    """Time steps × batch rows of an RNN input: every dimension but the feature one (a packed
+    input is (sum of batch_sizes, features))."""
+    return prod(_shape(x)[:-1])
+
+
+def _mkldnn_rnn_layer(args, kwargs, out) -> Cost:
+    """mkldnn_rnn_layer(input, w_ih, w_hh, b_ih, b_hh, hx, cx, reverse, batch_sizes, mode,
+    hidden_size, num_layers, has_biases, bidirectional, batch_first, train): one layer in one
+    direction, as the decomposed path counts it."""
+    x, w_ih, w_hh = args[0], args[1], args[2]
+    kind, hidden, biases = MKLDNN_RNN_MODES[args[9]], args[10], bool(args[12])
+    rows = _rows(x)
+    return Cost(
+        rnn_macs(kind, rows, _shape(x)[-1], hidden),
+        rnn_layer_flops(kind, rows, hidden, biases),
+        separate_weight_uses=((w_ih, rows), (w_hh, rows)),
+    )
+
+
 FORMULAS: dict[str, Callable[..., Cost]] = {
     # matrix products (MACs)
     "mm": _mm,
@@ -548,6 +612,7 @@ FORMULAS: dict[str, Callable[..., Cost]] = {
     "native_dropout": _per_input(2),
     "native_dropout_backward": _per_input(2),
     # recurrent layers and cells (LSTM, GRU, RNN)
+    "mkldnn_rnn_layer": _mkldnn_rnn_layer,
     # quantized ops
     # grouped matmuls (mixture of experts) and selection
     # other op families
@@ -575,6 +640,7 @@ ZERO_COST: frozenset[str] = frozenset(
     _upsample_nearest_exact1d _upsample_nearest_exact2d _upsample_nearest_exact3d im2col unfold
     channel_shuffle native_channel_shuffle set resize _local_scalar_dense _conj resolve_conj
     resolve_neg positive nll_loss_backward nll_loss2d_backward _foreach_copy _foreach_zero
+    unsafe_split unsafe_split_with_sizes unsafe_chunk
     """.split()
 )
 
