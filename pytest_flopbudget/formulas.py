@@ -508,6 +508,28 @@ def rnn_layer_flops(kind: str, rows: int, hidden: int, biases: bool) -> int:
     return rows * (rnn_cell_flops(kind, hidden) + bias_adds)
 
 
+def rnn_cell_backward_flops(kind: str, hidden: int) -> int:
+    """A cell's elementwise backward per row, as autograd runs the decomposed cell's:
+
+    - lstm: through h = o·tanh(c) (2 products, tanh') and c = f·c + i·g (4 products), then the
+      gates' sigmoid' (3) and tanh' (1): 11h
+    - gru: 4 products, 2 sums, a negation, sigmoid' (2) and tanh' (1): 10h
+    - rnn_tanh, rnn_relu: tanh' or relu': h
+    """
+    per_hidden = {"lstm": 11, "gru": 10, "rnn_tanh": 1, "rnn_relu": 1}[kind]
+    return per_hidden * hidden
+
+
+def rnn_layer_backward_flops(kind: str, rows: int, hidden: int, biases: bool) -> int:
+    """Elementwise work of a fused layer backward (mkldnn_rnn_layer_backward) per layer and
+    direction: per row, the cell's backward, the sum of the output's and the next step's
+    gradient of each state (h; and c for an LSTM), and both bias gradients (gates·h each). The
+    weight gradients are gemms over all rows: their accumulation is in the MACs."""
+    states = 2 if kind == "lstm" else 1
+    bias_sums = 2 * RNN_GATES[kind] * hidden if biases else 0
+    return rows * (rnn_cell_backward_flops(kind, hidden) + states * hidden + bias_sums)
+
+
 def _rows(x: Any) -> int:
     """Time steps × batch rows of an RNN input: every dimension but the feature one (a packed
     input is (sum of batch_sizes, features))."""
@@ -526,6 +548,55 @@ def _mkldnn_rnn_layer(args, kwargs, out) -> Cost:
         rnn_layer_flops(kind, rows, hidden, biases),
         separate_weight_uses=((w_ih, rows), (w_hh, rows)),
     )
+
+
+def _mkldnn_rnn_layer_backward(args, kwargs, out) -> Cost:
+    """mkldnn_rnn_layer_backward(input, w_ih, w_hh, b_ih, b_hh, hx, cx, output, hy, cy,
+    grad_output, grad_hy, grad_cy, reverse, mode, hidden_size, num_layers, has_biases, train,
+    bidirectional, batch_sizes, batch_first, workspace): the kernel computes every gradient, so
+    its MACs are twice the forward's (the gradients of the input and hidden state, then of the
+    weights)."""
+    x, w_ih, w_hh = args[0], args[1], args[2]
+    kind, hidden, biases = MKLDNN_RNN_MODES[args[14]], args[15], bool(args[17])
+    rows = _rows(x)
+    return Cost(
+        2 * rnn_macs(kind, rows, _shape(x)[-1], hidden),
+        rnn_layer_backward_flops(kind, rows, hidden, biases),
+        separate_weight_uses=((w_ih, rows), (w_hh, rows)),
+    )
+
+
+def _fused_cell(kind: str) -> Callable[..., Cost]:
+    """_thnn_fused_{lstm,gru}_cell(input_gates, hidden_gates, state, input_bias=None,
+    hidden_bias=None): the cell after its two bias-free gate products, the bias adds inside."""
+
+    def cost(args, kwargs, out) -> Cost:
+        state = args[2]
+        biased = (args[3] if len(args) > 3 else kwargs.get("input_bias")) is not None
+        rows, hidden = _rows(state), _shape(state)[-1]
+        return Cost(other_flops=rnn_layer_flops(kind, rows, hidden, biased))
+
+    return cost
+
+
+def _fused_lstm_cell_backward(args, kwargs, out) -> Cost:
+    """_thnn_fused_lstm_cell_backward_impl(grad_hy, grad_cy, cx, cy, workspace, has_bias): the
+    cell's backward, grad_cy added to the cell state's gradient, one bias gradient (4h)."""
+    grad_cy, cx, has_bias = args[1], args[2], bool(args[5])
+    rows, hidden = _rows(cx), _shape(cx)[-1]
+    per_row = rnn_cell_backward_flops("lstm", hidden)
+    per_row += hidden if grad_cy is not None else 0
+    per_row += 4 * hidden if has_bias else 0
+    return Cost(other_flops=rows * per_row)
+
+
+def _fused_gru_cell_backward(args, kwargs, out) -> Cost:
+    """_thnn_fused_gru_cell_backward(grad_hy, workspace, has_bias): the cell's backward and both
+    bias gradients (3h each)."""
+    grad_hy, has_bias = args[0], bool(args[2])
+    rows, hidden = _rows(grad_hy), _shape(grad_hy)[-1]
+    per_row = rnn_cell_backward_flops("gru", hidden) + (6 * hidden if has_bias else 0)
+    return Cost(other_flops=rows * per_row)
 
 
 FORMULAS: dict[str, Callable[..., Cost]] = {
@@ -612,7 +683,14 @@ FORMULAS: dict[str, Callable[..., Cost]] = {
     "native_dropout": _per_input(2),
     "native_dropout_backward": _per_input(2),
     # recurrent layers and cells (LSTM, GRU, RNN)
+    # (lstm, gru, rnn_tanh, rnn_relu, their *_cell and _thnn_differentiable_* are
+    # CompositeImplicitAutograd: they never reach a dispatch mode; what they run is counted)
     "mkldnn_rnn_layer": _mkldnn_rnn_layer,
+    "mkldnn_rnn_layer_backward": _mkldnn_rnn_layer_backward,
+    "_thnn_fused_lstm_cell": _fused_cell("lstm"),
+    "_thnn_fused_gru_cell": _fused_cell("gru"),
+    "_thnn_fused_lstm_cell_backward_impl": _fused_lstm_cell_backward,
+    "_thnn_fused_gru_cell_backward": _fused_gru_cell_backward,
     # quantized ops
     # grouped matmuls (mixture of experts) and selection
     # other op families
@@ -640,7 +718,7 @@ ZERO_COST: frozenset[str] = frozenset(
     _upsample_nearest_exact1d _upsample_nearest_exact2d _upsample_nearest_exact3d im2col unfold
     channel_shuffle native_channel_shuffle set resize _local_scalar_dense _conj resolve_conj
     resolve_neg positive nll_loss_backward nll_loss2d_backward _foreach_copy _foreach_zero
-    unsafe_split unsafe_split_with_sizes unsafe_chunk
+    unsafe_split unsafe_split_with_sizes unsafe_chunk select_backward slice_backward
     """.split()
 )
 
