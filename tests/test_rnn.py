@@ -179,6 +179,16 @@ def test_a_fake_tensor_run_agrees_with_cpu_and_meta():
     assert fake.sparse_macs is None
 
 
+def test_dropout_between_layers_in_training_counts_2_per_element_on_every_path():
+    macs, flops = rnn_closed_form("lstm", INPUT, HIDDEN, T * B, layers=2)
+    dropout = 2 * T * B * HIDDEN  # the mask multiply and the 1/(1-p) scale of layer 0's output
+    for device in ("cpu", "meta"):
+        with torch.device(device):
+            model = nn.LSTM(INPUT, HIDDEN, num_layers=2, dropout=0.5).train()
+            result = profile(model, torch.randn(T, B, INPUT))
+        assert (result.macs, result.flops, result.uncounted) == (macs, flops + dropout, {})
+
+
 # ---- PackedSequence: only the real time steps count ---------------------------------------------
 
 
@@ -198,7 +208,8 @@ def test_a_packed_sequence_counts_the_sum_of_its_lengths(cls, kwargs, form):
     packed = pack_padded_sequence(padded, lengths, batch_first=batch_first)
     expected = rnn_closed_form(input_size=INPUT, h=HIDDEN, rows=sum(lengths), **form)
     model = cls(INPUT, HIDDEN, **kwargs)
-    assert (profile(model, packed).macs, profile(model, packed).flops) == expected
+    cpu = profile(model, packed)
+    assert (cpu.macs, cpu.flops, cpu.uncounted) == (*expected, {})
     on_meta = PackedSequence(packed.data.to("meta"), packed.batch_sizes)
     meta = profile(model.to("meta"), on_meta)
     assert (meta.macs, meta.flops, meta.uncounted) == (*expected, {})
