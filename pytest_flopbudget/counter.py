@@ -287,8 +287,15 @@ class Counter(TorchDispatchMode):
         return nonzero
 
     def _skipped_macs(self, cost: Cost) -> int:
-        """MACs that multiply by a zero weight: (zero elements of the weight) × (uses of each)."""
-        for operand, uses in cost.weight_uses:
+        """MACs that multiply by a zero weight: (zero elements of the weight) × (uses of each).
+        Among `weight_uses` the first weight decides; each of `separate_weight_uses` counts."""
+        skipped = self._skipped_by(cost.weight_uses)
+        for entry in cost.separate_weight_uses:
+            skipped += self._skipped_by((entry,))
+        return skipped
+
+    def _skipped_by(self, weight_uses: tuple[tuple[Any, int], ...]) -> int:
+        for operand, uses in weight_uses:
             if not isinstance(operand, torch.Tensor) or not has_values(operand):
                 self.sparse_known = False
                 return 0
@@ -336,7 +343,8 @@ class Counter(TorchDispatchMode):
             self._add(name, key, cost)
 
     def _add(self, name: str, key: tuple[tuple[str, ...], int], cost: Cost) -> None:
-        skipped = self._skipped_macs(cost) if cost.weight_uses and self.sparse_known else 0
+        has_weights = cost.weight_uses or cost.separate_weight_uses
+        skipped = self._skipped_macs(cost) if has_weights and self.sparse_known else 0
         totals = self.by_scope.get(key)
         if totals is None:
             totals = self.by_scope[key] = [0, 0, 0]
