@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .budget import Budget, Violation, format_delta, human
-from .result import Profile, columns, op_table, share
+from .result import Profile, columns, module_label, op_table, share
 
 __all__ = [
     "STATUSES",
@@ -98,7 +98,7 @@ def _module_detail(profiles: Sequence[Profile], depth: int) -> list[tuple]:
     merged: dict[str, list] = {}
     for p in profiles:
         for m in p.modules.values():
-            if m.calls and m.depth <= depth + 1:
+            if (m.calls or m.flops or m.macs) and m.depth <= depth + 1:
                 row = merged.setdefault(m.name, [m.name, m.type_name, 0, 0, 0, m.params])
                 row[2] += m.calls
                 row[3] += m.macs
@@ -325,7 +325,7 @@ def detail_lines(row: TestRow, depth: int) -> list[str]:
         ordered = sorted(children.get(parent, []), key=lambda m: (-m[4], m[0]))
         shown, folded = ordered[:FOLD_AFTER], ordered[FOLD_AFTER:]
         for name, kind, calls, macs, flops, params in shown:
-            label = name.rsplit(".", 1)[-1] if parent else (name or kind)
+            label = module_label(name, parent or "") if name else kind
             table.append(
                 (
                     "  " * level + (f"{label} ({kind})" if label != kind else kind),
