@@ -389,7 +389,6 @@ class Counter(TorchDispatchMode):
             model_name=model_name,
         )
 
-
     def _containers_work(self) -> dict[str, list[int]]:
         """The rows of modules never called themselves (a ModuleList, a ModuleDict, a module
         whose children its parent calls directly): the work of every scope that one of their

@@ -127,12 +127,17 @@ class Profile:
 
 def module_label(name: str, parent: str | None = None) -> str:
     """A module's row label below its shown `parent` (by default its own parent): the path
-    between them, and never a bare index, which says nothing alone (``blocks.0``, not ``0``)."""
+    between them, and never a bare index, which says nothing alone: an index is shown from the
+    nearest named container on (``blocks.0``, ``blocks.0.0``, not ``0``)."""
     if parent is None:
         parent = name.rsplit(".", 1)[0] if "." in name else ""
     label = name[len(parent) + 1 :] if parent and name.startswith(parent + ".") else name
-    if label.isdigit() and "." in name:
-        label = ".".join(name.split(".")[-2:])
+    if label.isdigit():
+        parts = name.split(".")
+        start = len(parts) - 1
+        while start > 0 and parts[start].isdigit():
+            start -= 1
+        label = ".".join(parts[start:])
     return label
 
 
