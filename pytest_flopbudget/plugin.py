@@ -248,7 +248,7 @@ class FlopBudgetSession:
                 budget = resolve(kwargs, item.nodeid, self.settings)
             except BudgetError as error:
                 raise pytest.UsageError(str(error)) from None
-            pinned = any(key != "tolerance" for key in kwargs)
+            pinned = any(key not in ("tolerance", "strict") for key in kwargs)
             item.stash[BUDGET_KEY] = TestBudget(budget, self.settings.count, pinned)
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:

@@ -608,3 +608,13 @@ def test_cli_strict_exits_0_when_every_op_has_a_formula(capsys):
     code, out, err = cli_run(capsys, f"{__name__}:plain", "--input-shape", f"{B},{D}", "--strict")
     assert (code, err) == (0, "")
     assert f"totals: flops {LIN_FLOPS}, macs {LIN_MACS}," in out
+
+
+def test_a_marker_with_only_strict_does_not_pin_the_budget(pytester):
+    make_pyproject(pytester, "[tool.flopbudget]\n")
+    make_tests(pytester, TWO_TESTS.format(marker="strict=True").split("\n\n")[1])  # test_b
+    result = pytester.runpytest("--flop-budget-update")
+    result.assert_outcomes(passed=1)
+    assert "pinned" not in "\n".join(line for line in result.outlines if "test_b" in line)
+    written = (pytester.path / "pyproject.toml").read_text(encoding="utf-8")
+    assert '[tool.flopbudget.tests."test_x.py::test_b"]' in written
