@@ -38,6 +38,7 @@ __all__ = [
     "parse_limits",
     "parse_marker",
     "parse_percent",
+    "parse_strict",
     "parse_value",
     "resolve",
     "suggest",
@@ -102,10 +103,12 @@ class Limit:
 
 @dataclass(frozen=True)
 class Budget:
-    """The limits that apply to one test, by quantity, and the allowed overshoot (a fraction)."""
+    """The limits that apply to one test, by quantity, the allowed overshoot (a fraction), and
+    whether ops with no cost formula fail the test (`strict`)."""
 
     limits: Mapping[str, Limit] = field(default_factory=dict)
     tolerance: float = 0.0
+    strict: bool = False
 
 
 @dataclass(frozen=True)
@@ -239,18 +242,28 @@ def parse_percent(value: object, key: str, source: str) -> float:
     return float(percent / 100)
 
 
+def parse_strict(value: object, key: str, source: str) -> bool:
+    """A ``strict`` setting: ``true`` or ``false`` only (not 1, not ``"yes"``)."""
+    if not isinstance(value, bool):
+        raise _invalid(key, value, source, "must be true or false")
+    return value
+
+
 def parse_marker(
     kwargs: Mapping[str, object], source: str
 ) -> tuple[dict[str, Limit], float | None]:
-    """The limits and the optional ``tolerance`` of ``@pytest.mark.flop_budget(...)``."""
-    accepted = [*LIMIT_KEYS, "tolerance"]
+    """The limits and the optional ``tolerance`` of ``@pytest.mark.flop_budget(...)``; an
+    optional ``strict`` is validated here too (and read by :func:`resolve`)."""
+    accepted = [*LIMIT_KEYS, "tolerance", "strict"]
     for key in kwargs:
         if key not in accepted:
             raise _unknown_key(key, source, accepted)
     tolerance = None
     if "tolerance" in kwargs:
         tolerance = parse_percent(kwargs["tolerance"], "tolerance", source)
-    limits = {k: v for k, v in kwargs.items() if k != "tolerance"}
+    if "strict" in kwargs:
+        parse_strict(kwargs["strict"], "strict", source)
+    limits = {k: v for k, v in kwargs.items() if k not in ("tolerance", "strict")}
     return parse_limits(limits, source), tolerance
 
 
@@ -281,10 +294,12 @@ def budgeted_by_config(node_id: str, config: Config) -> bool:
 def resolve(marker_kwargs: Mapping[str, Any] | None, node_id: str, config: Config) -> Budget:
     """The budget of one test: marker > exact entry > globs (longest first) > defaults.
 
-    ``marker_kwargs`` are the raw keyword arguments of ``@pytest.mark.flop_budget`` (limit keys
-    and an optional ``tolerance``); invalid ones raise :class:`BudgetError`.
+    ``marker_kwargs`` are the raw keyword arguments of ``@pytest.mark.flop_budget`` (limit keys,
+    an optional ``tolerance`` and ``strict``); invalid ones raise :class:`BudgetError`. The
+    tolerance and strict are resolved in the same order as each limit.
     """
-    marker_limits, marker_tolerance = parse_marker(marker_kwargs or {}, f"marker on {node_id}")
+    marker_kwargs = marker_kwargs or {}
+    marker_limits, marker_tolerance = parse_marker(marker_kwargs, f"marker on {node_id}")
     entries = matching_entries(node_id, config)
     layers = [marker_limits, *(e.limits for e in entries), config.defaults]
     limits: dict[str, Limit] = {}
@@ -292,8 +307,10 @@ def resolve(marker_kwargs: Mapping[str, Any] | None, node_id: str, config: Confi
         limits.update(layer)
     tolerances = [marker_tolerance, *(e.tolerance for e in entries), config.tolerance]
     tolerance = next(t for t in tolerances if t is not None)
+    stricts = [marker_kwargs.get("strict"), *(e.strict for e in entries), config.strict]
+    strict = next(s for s in stricts if s is not None)
     ordered = {q: limits[q] for q in QUANTITIES if q in limits}
-    return Budget(limits=ordered, tolerance=tolerance)
+    return Budget(limits=ordered, tolerance=tolerance, strict=strict)
 
 
 # --- checking --------------------------------------------------------------------------------

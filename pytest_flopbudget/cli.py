@@ -1,7 +1,7 @@
 """The `flopbudget` command (also `python -m pytest_flopbudget`): count a model from the shell.
 
     flopbudget MODEL --input-shape 1,3,224,224 [--input-shape ...] [--dtype float32] [--meta]
-               [--count all|matmul] [--depth N] [--json | --print-budget]
+               [--count all|matmul] [--depth N] [--json | --print-budget] [--strict]
 
 MODEL is an import spec ``package.module:attr``, a TorchScript archive, a ``torch.export``
 program, a pickled whole module (loaded only with ``--trust-pickle``) or a ``state_dict`` file
@@ -11,7 +11,9 @@ line, the counting and the output.
 
 Models are counted in eval mode (``--train`` keeps training mode), on the CPU or, with
 ``--meta``, on the meta device without compute. Exit status: 0 counted, 2 a usage error or bad
-input (one line on stderr, ``--debug`` adds the traceback), 1 an internal error.
+input (one line on stderr, ``--debug`` adds the traceback), 1 an internal error, 3 with
+``--strict``: counted (the output is printed), but some ops have no cost formula (one line on
+stderr names them).
 
 torch is imported only when a model is counted, so ``--help`` and importing this module are cheap.
 """
@@ -30,12 +32,14 @@ from typing import Any
 
 from .budget import human
 from .exports import versions
+from .report import strict_message
 from .sources import SOURCES, BadInput, Loaded, load, one_line
 
 __all__ = [
     "EXIT_BAD_INPUT",
     "EXIT_INTERNAL_ERROR",
     "EXIT_OK",
+    "EXIT_UNCOUNTED",
     "PROFILE_SCHEMA",
     "PROFILE_SCHEMA_VERSION",
     "BadInput",
@@ -46,6 +50,7 @@ __all__ = [
 EXIT_OK = 0
 EXIT_INTERNAL_ERROR = 1
 EXIT_BAD_INPUT = 2  # also argparse's status for a usage error
+EXIT_UNCOUNTED = 3  # --strict: counted, but some ops have no cost formula
 
 PROFILE_SCHEMA = "pytest-flopbudget/profile"
 PROFILE_SCHEMA_VERSION = 1
@@ -107,7 +112,8 @@ def _parser() -> argparse.ArgumentParser:
             "MODEL: package.module:attr (an nn.Module, or a factory called with no arguments), "
             "a TorchScript archive (torch.jit.save), a torch.export program (.pt2), a pickled "
             "module (torch.save(model), needs --trust-pickle) or a state_dict file. "
-            "Exit status: 0 counted, 2 usage error or bad input, 1 internal error."
+            "Exit status: 0 counted, 2 usage error or bad input, 1 internal error, "
+            "3 (with --strict) counted but some ops have no cost formula."
         ),
     )
     parser.add_argument("model", metavar="MODEL", help="what to count (see below)")
@@ -176,19 +182,27 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NODEID",
         help="the test node id that --print-budget's block is for",
     )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit with status 3 when some ops have no cost formula (the FLOPs are then a lower "
+        "bound); the output is printed all the same",
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command; returns the exit status (0 counted, 2 bad input, 1 internal error)."""
+    """Run the command; returns the exit status (0 counted, 2 bad input, 1 internal error,
+    3 uncounted ops under --strict)."""
     parser = _parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # --help (0) or a usage error (2): argparse already printed
         return exit_.code if isinstance(exit_.code, int) else EXIT_BAD_INPUT
     try:
-        print(_run(args))
+        text, uncounted = _run(args)
+        print(text)
     except BadInput as error:
         if args.debug:
             traceback.print_exc()
@@ -202,6 +216,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERNAL_ERROR
+    if args.strict and uncounted:
+        print(f"flopbudget: {strict_message(uncounted)}", file=sys.stderr)
+        return EXIT_UNCOUNTED
     return EXIT_OK
 
 
@@ -473,7 +490,8 @@ def _profile_text(args: argparse.Namespace, loaded: Loaded, specs: list, result:
     return "\n".join(lines)
 
 
-def _run(args: argparse.Namespace) -> str:
+def _run(args: argparse.Namespace) -> tuple[str, Mapping[str, int]]:
+    """The output, and the ops that had no cost formula."""
     if args.test_id and not args.print_budget:
         raise BadInput("--test-id names the test of --print-budget's block; pass --print-budget")
     import torch
@@ -497,8 +515,8 @@ def _run(args: argparse.Namespace) -> str:
             )
             entry = _entry(args, loaded, [], totals)
             entry["prefixes"] = [dataclasses.asdict(row) for row in rows]
-            return _document(args, entry)
-        return _state_text(args, total, rows, loaded.notes)
+            return _document(args, entry), {}
+        return _state_text(args, total, rows, loaded.notes), {}
     specs = _input_specs(args, loaded)
     try:
         result = _count(torch, loaded, args, specs)
@@ -513,7 +531,7 @@ def _run(args: argparse.Namespace) -> str:
         result = _count(torch, loaded, args, specs)
     loaded.name = result.model_name
     if args.print_budget:
-        return budget_block(result, args.test_id)
+        return budget_block(result, args.test_id), result.uncounted
     if args.json:
         entry = _entry(args, loaded, specs, {key: getattr(result, key) for key in TOTALS})
         entry["top_modules"] = [
@@ -521,5 +539,5 @@ def _run(args: argparse.Namespace) -> str:
             for m in result.top_modules(TOP_MODULES)
         ]
         entry["uncounted"] = dict(result.uncounted)
-        return _document(args, entry)
-    return _profile_text(args, loaded, specs, result)
+        return _document(args, entry), result.uncounted
+    return _profile_text(args, loaded, specs, result), result.uncounted

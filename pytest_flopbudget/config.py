@@ -8,15 +8,17 @@ whose message names the file, the table and the key. The settings::
     tolerance = "0%"           # allowed overshoot of a limit before a test fails
     fail_on_increase = "5%"    # growth over the baseline that fails a test; off when absent
     update_headroom = "10%"    # added to measured values by --flop-budget-update
+    strict = false             # fail a budgeted test that ran ops with no cost formula
     max_gflops = 100           # default limits (any budget key) for every budgeted test
 
     [tool.flopbudget.tests."tests/test_models.py::test_resnet"]
     max_gflops = 8.3
     tolerance = "2%"           # per-entry override of the top-level tolerance
+    strict = true              # per-entry override of the top-level strict
 
-A ``tests`` entry is a node id or a glob (``*`` and ``?``); it may hold budget keys and a
-``tolerance``. An empty entry budgets its tests with the defaults alone. Percentages are strings
-such as ``"5%"`` or plain numbers of percent (``5``).
+A ``tests`` entry is a node id or a glob (``*`` and ``?``); it may hold budget keys, a
+``tolerance`` and ``strict`` (``true`` or ``false``). An empty entry budgets its tests with the
+defaults alone. Percentages are strings such as ``"5%"`` or plain numbers of percent (``5``).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from pytest_flopbudget.budget import (
     parse_limits,
     parse_marker,
     parse_percent,
+    parse_strict,
     suggest,
 )
 
@@ -54,15 +57,23 @@ __all__ = [
 ]
 
 COUNT_CONVENTIONS: tuple[str, ...] = ("all", "matmul")
-SETTINGS: tuple[str, ...] = ("count", "tolerance", "fail_on_increase", "update_headroom", "tests")
+SETTINGS: tuple[str, ...] = (
+    "count",
+    "tolerance",
+    "fail_on_increase",
+    "update_headroom",
+    "strict",
+    "tests",
+)
 _PERCENT_SETTINGS: tuple[str, ...] = ("tolerance", "fail_on_increase", "update_headroom")
-_ENTRY_KEYS: list[str] = [*LIMIT_KEYS, "tolerance"]
+_ENTRY_KEYS: list[str] = [*LIMIT_KEYS, "tolerance", "strict"]
 _TOP = "[tool.flopbudget]"
 
 
 @dataclass(frozen=True)
 class TestEntry:
-    """One ``[tool.flopbudget.tests."<pattern>"]`` table; ``tolerance`` None means inherited."""
+    """One ``[tool.flopbudget.tests."<pattern>"]`` table; ``tolerance`` or ``strict`` None means
+    inherited."""
 
     __test__ = False  # not a pytest test class
 
@@ -70,6 +81,7 @@ class TestEntry:
     limits: Mapping[str, Limit]
     is_glob: bool
     tolerance: float | None = None
+    strict: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +93,7 @@ class Config:
     tolerance: float = 0.0
     fail_on_increase: float | None = None
     update_headroom: float = 0.0
+    strict: bool = False
     defaults: Mapping[str, Limit] = field(default_factory=dict)
     tests: tuple[TestEntry, ...] = ()
 
@@ -132,6 +145,13 @@ def _percent(path: Path, table: str, key: str, value: object) -> float:
         raise _error(path, str(exc)) from None
 
 
+def _strict(path: Path, table: str, value: object) -> bool:
+    try:
+        return parse_strict(value, "strict", table)
+    except BudgetError as exc:
+        raise _error(path, str(exc)) from None
+
+
 def _count(path: Path, value: object) -> str:
     if value not in COUNT_CONVENTIONS:
         hint = suggest(value, list(COUNT_CONVENTIONS)) if isinstance(value, str) else ""
@@ -163,9 +183,12 @@ def _entry(path: Path, pattern: object, table: object) -> TestEntry:
     tolerance = None
     if "tolerance" in table:
         tolerance = _percent(path, name, "tolerance", table["tolerance"])
-    limits = _limits(path, name, {k: v for k, v in table.items() if k != "tolerance"})
+    strict = _strict(path, name, table["strict"]) if "strict" in table else None
+    limits = _limits(path, name, {k: v for k, v in table.items() if k in LIMIT_KEYS})
     is_glob = "*" in pattern or "?" in pattern
-    return TestEntry(pattern=pattern, limits=limits, is_glob=is_glob, tolerance=tolerance)
+    return TestEntry(
+        pattern=pattern, limits=limits, is_glob=is_glob, tolerance=tolerance, strict=strict
+    )
 
 
 def _tests(path: Path, tests: object) -> tuple[TestEntry, ...]:
@@ -207,6 +230,7 @@ def load_config(path: Path | None) -> Config:
         tolerance=percents.get("tolerance", 0.0),
         fail_on_increase=percents.get("fail_on_increase"),
         update_headroom=percents.get("update_headroom", 0.0),
+        strict=_strict(path, _TOP, section.get("strict", False)),
         defaults=_limits(path, _TOP, {k: v for k, v in section.items() if k in LIMIT_KEYS}),
         tests=_tests(path, section.get("tests", {})),
     )
@@ -217,8 +241,8 @@ def validate_marker(
 ) -> dict[str, Limit]:
     """The limits of ``@pytest.mark.flop_budget(...)`` on ``node_id``; UsageError if invalid.
 
-    Besides the budget keys the marker accepts ``tolerance`` (validated here, applied by
-    :func:`pytest_flopbudget.budget.resolve`).
+    Besides the budget keys the marker accepts ``tolerance`` and ``strict`` (validated here,
+    applied by :func:`pytest_flopbudget.budget.resolve`).
     """
     if args:
         raise pytest.UsageError(

@@ -406,6 +406,7 @@ class Counter(TorchDispatchMode):
         sparse_known = self.sparse_known and counts.nonzero_params is not None
         sparse_macs = macs - skipped if sparse_known else None
         params_under = _params_per_module(list(self.names))
+        per_module.update(self._containers_work())
         modules = {}
         for module, name in self.names.items():
             fm, fo, bm, bo = per_module.get(name, (0, 0, 0, 0))
@@ -441,6 +442,26 @@ class Counter(TorchDispatchMode):
             uncounted=dict(self.uncounted),
             model_name=model_name,
         )
+
+    def _containers_work(self) -> dict[str, list[int]]:
+        """The rows of modules never called themselves (a ModuleList, a ModuleDict, a module
+        whose children its parent calls directly): the work of every scope that one of their
+        called descendants ran in, each scope once, so a shared child or a nested container
+        is never counted twice. A called module's row already holds its children's work."""
+        called = {name for name, calls in self.module_calls.items() if calls}
+        rows: dict[str, list[int]] = {}
+        for module, name in self.names.items():
+            if name in called:
+                continue
+            inside = {self.names.get(m) for m in module.modules()} & called
+            if not inside:
+                continue
+            row = rows[name] = [0, 0, 0, 0]
+            for (scope, phase), (macs, other, _) in self.by_scope.items():
+                if not inside.isdisjoint(scope):
+                    row[2 * phase] += macs
+                    row[2 * phase + 1] += other
+        return rows
 
 
 def _params_per_module(modules: list[torch.nn.Module]) -> dict[torch.nn.Module, int]:

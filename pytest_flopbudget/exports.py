@@ -12,21 +12,23 @@ JSON schema, version 1 (`"schema": "pytest-flopbudget/report"`):
       "tests": [{
         "nodeid": "tests/test_x.py::test_a", "location": "tests/test_x.py:12",
         "outcome": "passed" | "failed",                   # the test's call phase
-        "status": "ok" | "over" | "grew" | "new" | "no-torch-work",
+        "status": "ok" | "over" | "grew" | "uncounted" | "new" | "no-torch-work",
         "totals": {"flops": int, "macs": int, "params": int, "nonzero_params": int | null,
                    "sparse_flops": int | null, "param_bytes": int},
         "budget": {"flops": int, "params": int, ...},    # resolved limits, base units
-        "violations": [str, ...],                         # the failure lines
+        "violations": [str, ...],                         # the failure lines (strict's too)
         "previous": {"flops": int, "params": int, ...} | null,   # last run or baseline
         "delta": {"budget": float | null, "flops": float | null, "params": float | null},
         "top_modules": [{"name": str, "type": str, "flops": int}, ...],
-        "uncounted": {"aten.op": calls, ...}
+        "uncounted": {"aten.op": calls, ...}              # ops with no cost formula
       }, ...],
       "gone": ["tests/test_old.py::test_b", ...]          # in the baseline, not in this run
     }
 
 Deltas are fractions (0.05 is +5%): `budget` is FLOPs against the FLOP limit, `flops` and
-`params` against `previous`.
+`params` against `previous`. Status "uncounted": the test failed under `strict` for ops with no
+cost formula. In the Markdown table, the FLOPs of a test with uncounted ops are marked ≥ (a lower
+bound) and its ops are listed under the table.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from .budget import format_delta, human
-from .report import TestRow, delta, status
+from .report import LOWER_BOUND, TestRow, delta, status
 
 __all__ = [
     "SCHEMA",
@@ -58,6 +60,7 @@ REMEMBERED = ("flops", "macs", "params", "nonzero_params", "sparse_flops", "para
 MARKS = {
     "over": "🔴 over",
     "grew": "🟠 grew",
+    "uncounted": "🟣 uncounted",
     "no-torch-work": "⚪ no torch work",
     "new": "🆕 new",
     "ok": "✅ ok",
@@ -96,7 +99,7 @@ def _test_entry(row: TestRow, outcome: str, previous: Mapping[str, Any] | None) 
         "status": status(row, previous),
         "totals": totals(row),
         "budget": dict(row.limits),
-        "violations": list(row.violations),
+        "violations": list(row.failure_lines),
         "previous": dict(previous) if previous is not None else None,
         "delta": {
             "budget": delta(row.flops, row.limits.get("flops")),
@@ -186,9 +189,10 @@ def markdown_report(
         moved = delta(row.flops, (previous.get(row.nodeid) or {}).get("flops"))
         return abs(moved) if moved else 0.0
 
+    failing = ("over", "grew", "uncounted")
     ordered = sorted(
         rows,
-        key=lambda r: (statuses[r.nodeid] not in ("over", "grew"), -change(r), r.nodeid),
+        key=lambda r: (statuses[r.nodeid] not in failing, -change(r), r.nodeid),
     )
     over = sum(1 for s in statuses.values() if s == "over")
     compared = "the last run" if against == "last" else f"the {against}"
@@ -202,13 +206,23 @@ def markdown_report(
     ]
     for row in ordered:
         before = previous.get(row.nodeid) or {}
+        lower_bound = LOWER_BOUND if row.uncounted else ""
         lines.append(
-            f"| {MARKS[statuses[row.nodeid]]} | `{row.nodeid}` | {human(row.flops)} | "
+            f"| {MARKS[statuses[row.nodeid]]} | `{row.nodeid}` | {lower_bound}{human(row.flops)} | "
             f"{human(row.limits.get('flops'))} | "
             f"{_cell(delta(row.flops, row.limits.get('flops')))} | "
             f"{_cell(delta(row.flops, before.get('flops')))} | {human(row.params)} | "
             f"{_cell(delta(row.params, before.get('params')))} |"
         )
+    uncounted = [row for row in ordered if row.uncounted]
+    if uncounted:
+        lines += [
+            "",
+            f"Ops with no cost formula (these FLOPs, marked {LOWER_BOUND}, are a lower bound):",
+        ]
+        for row in uncounted:
+            listed = ", ".join(f"`{name}` ×{calls}" for name, calls in row.uncounted.items())
+            lines.append(f"- `{row.nodeid}`: {listed}")
     if gone:
         lines += ["", f"Gone since {compared}: " + ", ".join(f"`{g}`" for g in sorted(gone))]
     return "\n".join(lines) + "\n"

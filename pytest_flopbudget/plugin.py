@@ -33,10 +33,11 @@ if TYPE_CHECKING:
 
 MARKER = "flop_budget"
 MARKER_HELP = (
-    "flop_budget(max_gflops=..., max_params=..., tolerance=...): count the torch work of this "
-    "test's call phase and fail it when a limit is exceeded. Keys: max_flops, max_kflops, "
-    "max_mflops, max_gflops, max_tflops, max_macs, max_gmacs, max_params, max_nonzero_params, "
-    "max_sparse_flops, max_param_bytes, tolerance."
+    "flop_budget(max_gflops=..., max_params=..., tolerance=..., strict=...): count the torch "
+    "work of this test's call phase and fail it when a limit is exceeded (with strict=True, also "
+    "when it ran ops with no cost formula). Keys: max_flops, max_kflops, max_mflops, "
+    "max_gflops, max_tflops, max_macs, max_gmacs, max_params, max_nonzero_params, "
+    "max_sparse_flops, max_param_bytes, tolerance, strict."
 )
 LAST_RUN_KEY = "flopbudget/last-run"
 REPORT_ATTRIBUTE = "flopbudget"
@@ -146,6 +147,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="measure and report budgeted tests, but fail none of them for their budget",
     )
+    group.addoption(
+        "--flop-strict",
+        action="store_true",
+        default=False,
+        help="fail every budgeted test that ran ops with no cost formula (their FLOPs would be "
+        "a lower bound), as strict = true in pyproject.toml does",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -196,6 +204,7 @@ class FlopBudgetSession:
         self.messages: list[str] = []
         self.disabled = bool(config.getoption("flop_budget_disable"))
         self.updating = bool(config.getoption("flop_budget_update"))
+        self.strict = bool(config.getoption("flop_strict"))
         self.terminal_report, self.report_files = _report_targets(config.getoption("flop_report"))
         self.depth = config.getoption("flop_report_depth")
         self.fail_on_increase = settings.fail_on_increase
@@ -239,7 +248,7 @@ class FlopBudgetSession:
                 budget = resolve(kwargs, item.nodeid, self.settings)
             except BudgetError as error:
                 raise pytest.UsageError(str(error)) from None
-            pinned = any(key != "tolerance" for key in kwargs)
+            pinned = any(key not in ("tolerance", "strict") for key in kwargs)
             item.stash[BUDGET_KEY] = TestBudget(budget, self.settings.count, pinned)
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
@@ -280,6 +289,7 @@ class FlopBudgetSession:
             growth,
             pinned=state.pinned,
             detail_depth=self.depth if self.terminal_report else None,
+            strict=state.budget.strict or self.strict,
         )
         item.stash[ROW_KEY] = row.to_dict()
         for key, value in totals(row).items():
@@ -292,7 +302,8 @@ class FlopBudgetSession:
                 ),
                 stacklevel=1,
             )
-        if row.violations and not (self.disabled or self.updating):
+        over_budget = row.violations and not (self.disabled or self.updating)
+        if over_budget or (row.strict_failure and not self.disabled):
             pytest.fail(failure_text(row), pytrace=False)
         return result
 
@@ -371,7 +382,7 @@ class FlopBudgetSession:
         rows = self._rows()
         if os.environ.get("GITHUB_ACTIONS") == "true":
             for row in rows:
-                if row.violations:
+                if row.violations or row.strict_failure:
                     terminalreporter.write_line(_github_error(row))
         verbosity = terminalreporter.verbosity
         if verbosity <= -2 or not (rows or self.messages):
@@ -412,5 +423,5 @@ def _github_error(row: TestRow) -> str:
     path, _, line = row.location.rpartition(":")
     properties = {"file": path, "line": line, "title": f"FLOP budget ({row.nodeid})"}
     listed = ",".join(f"{key}={_escape_property(value)}" for key, value in properties.items())
-    message = "\n".join(row.violations)
+    message = "\n".join(row.failure_lines)
     return f"::error {listed}::{_escape_data(message)}"

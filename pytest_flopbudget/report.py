@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .budget import Budget, Violation, format_delta, human
-from .result import Profile, columns, op_table, share
+from .result import Profile, columns, module_label, op_table, share
 
 __all__ = [
     "STATUSES",
@@ -24,12 +24,16 @@ __all__ = [
     "growth_messages",
     "measured",
     "status",
+    "strict_message",
     "summary_lines",
+    "uncounted_hint",
 ]
 
 # worst first: the order the summary sorts by
-# over: a limit exceeded; grew: within its limits but grown past --flop-fail-on-increase
-STATUSES = ("over", "grew", "no-torch-work", "new", "ok")
+# over: a limit exceeded; grew: within its limits but grown past --flop-fail-on-increase;
+# uncounted: failed under strict for ops with no cost formula
+STATUSES = ("over", "grew", "uncounted", "no-torch-work", "new", "ok")
+LOWER_BOUND = "≥"  # marks the FLOPs of a test that ran ops with no cost formula
 TOP_MODULES = 5
 FOLD_AFTER = 8  # children shown per module in the detailed tree; the rest fold into "other"
 
@@ -60,6 +64,12 @@ class TestRow:
     # carried only when a detailed terminal report is asked for
     modules: list[tuple[str, str, int, int, int, int]] = field(default_factory=list)
     ops: list[tuple[str, int, int, int]] = field(default_factory=list)
+    strict_failure: str = ""  # under strict, the line naming the ops with no cost formula
+
+    @property
+    def failure_lines(self) -> list[str]:
+        """What fails the test: one line per exceeded limit or growth, then the strict line."""
+        return [*self.violations, self.strict_failure] if self.strict_failure else self.violations
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -98,7 +108,7 @@ def _module_detail(profiles: Sequence[Profile], depth: int) -> list[tuple]:
     merged: dict[str, list] = {}
     for p in profiles:
         for m in p.modules.values():
-            if m.calls and m.depth <= depth + 1:
+            if (m.calls or m.flops or m.macs) and m.depth <= depth + 1:
                 row = merged.setdefault(m.name, [m.name, m.type_name, 0, 0, 0, m.params])
                 row[2] += m.calls
                 row[3] += m.macs
@@ -138,6 +148,15 @@ def growth_messages(
     return messages
 
 
+def strict_message(uncounted: Mapping[str, int]) -> str:
+    """``strict: 2 ops have no cost formula: aten.foo (3 calls), aten.bar (1 call)``."""
+    listed = ", ".join(
+        f"{name} ({calls} call{'' if calls == 1 else 's'})" for name, calls in uncounted.items()
+    )
+    ops = "1 op has" if len(uncounted) == 1 else f"{len(uncounted)} ops have"
+    return f"strict: {ops} no cost formula: {listed}"
+
+
 def build_row(
     nodeid: str,
     location: str,
@@ -147,9 +166,11 @@ def build_row(
     growth: Sequence[str] = (),
     pinned: bool = False,
     detail_depth: int | None = None,
+    strict: bool = False,
 ) -> TestRow:
     """The row of one test; `detail_depth` (when a detailed report is wanted) keeps the module
-    tree down to that depth and the op table."""
+    tree down to that depth and the op table; under `strict`, ops with no cost formula make a
+    failure line."""
     values = measured(profiles)
     modules = sorted(
         (m for p in profiles for m in p.top_modules(TOP_MODULES)), key=lambda m: -m.flops
@@ -177,6 +198,7 @@ def build_row(
         pinned=pinned,
         modules=_module_detail(profiles, detail_depth) if detail_depth is not None else [],
         ops=_op_detail(profiles) if detail_depth is not None else [],
+        strict_failure=strict_message(uncounted) if strict and uncounted else "",
     )
 
 
@@ -185,6 +207,8 @@ def status(row: TestRow, previous: Mapping[str, Any] | None) -> str:
         return "over"
     if row.violations:
         return "grew"
+    if row.strict_failure:
+        return "uncounted"
     if not row.ran_torch_work:
         return "no-torch-work"
     if previous is None:
@@ -200,8 +224,9 @@ def delta(now: int | None, before: int | None) -> float | None:
 
 
 def failure_text(row: TestRow) -> str:
-    """One line per exceeded limit, then the costliest modules and any uncounted ops."""
-    lines = list(row.violations)
+    """One line per exceeded limit (and the strict line), then the costliest modules and any
+    uncounted ops."""
+    lines = list(row.failure_lines)
     if row.violated_limits:
         lines.append("(" + "; ".join(row.violated_limits) + ")")
     if row.top_modules:
@@ -210,7 +235,7 @@ def failure_text(row: TestRow) -> str:
         for name, kind, flops in row.top_modules:
             share = f"{100 * flops / row.flops:5.1f}%" if row.flops else ""
             lines.append(f"  {f'{name} ({kind})':<{width}}  {human(flops, 'FLOPs'):>12}  {share}")
-    if row.uncounted:
+    if row.uncounted and not row.strict_failure:  # the strict line names them already
         listed = ", ".join(f"{name} ×{calls}" for name, calls in row.uncounted.items())
         lines += ["", f"uncounted ops (counted as 0 FLOPs): {listed}"]
     return "\n".join(lines)
@@ -232,9 +257,10 @@ def _text(value: float | None) -> str:
 def _cells(row: TestRow, row_status: str, before: Mapping[str, Any], verbose: bool) -> list[str]:
     measured_anything = row.ran_torch_work
     flops_limit = row.limits.get("flops")
+    lower_bound = LOWER_BOUND if row.uncounted else ""
     cells = [
         row_status,
-        human(row.flops) if measured_anything else "-",
+        lower_bound + human(row.flops) if measured_anything else "-",
         human(flops_limit),
         _text(delta(row.flops, flops_limit)) if measured_anything else "-",
         _text(delta(row.flops, before.get("flops"))) if measured_anything else "-",
@@ -255,6 +281,18 @@ def _line(cells: list[str], widths: list[int]) -> str:
     )
 
 
+def uncounted_hint(rows: Sequence[TestRow]) -> str | None:
+    """The line that says how many tests ran ops with no cost formula, and where to see them."""
+    n = sum(1 for row in rows if row.uncounted)
+    if not n:
+        return None
+    tests = "1 test" if n == 1 else f"{n} tests"
+    return (
+        f"{tests} ran ops with no cost formula (their FLOPs, marked {LOWER_BOUND}, are a lower "
+        "bound): see -v, --flop-report, or set strict"
+    )
+
+
 def summary_lines(
     rows: Sequence[TestRow],
     previous: Mapping[str, Mapping[str, Any]],
@@ -268,12 +306,17 @@ def summary_lines(
     `previous` (the last run, or a baseline: `against` names it), params, nonzero params, and the
     node id; MACs and parameter bytes too with `verbosity` > 0. When a node id does not fit
     beside the numbers in `width` columns, every node id goes on its own line above its numbers.
-    With `verbosity` < 0, one line of counts.
+    The FLOPs of a test that ran ops with no cost formula are marked as a lower bound, and a line
+    under the table counts those tests (`verbosity` > 0 lists their ops). With `verbosity` < 0,
+    one line of counts.
     """
     statuses = {row.nodeid: status(row, previous.get(row.nodeid)) for row in rows}
     if verbosity < 0:
         counts = {s: sum(1 for v in statuses.values() if v == s) for s in STATUSES}
         parts = [f"{n} {s}" for s, n in counts.items() if n]
+        with_uncounted = sum(1 for row in rows if row.uncounted)
+        if with_uncounted:
+            parts.append(f"{with_uncounted} ran ops with no cost formula")
         return [f"flop budget: {len(rows)} budgeted test(s): " + ", ".join(parts)]
     verbose = verbosity > 0
     ordered = sorted(rows, key=lambda r: _sort_key(r, statuses[r.nodeid]))
@@ -291,6 +334,9 @@ def summary_lines(
             _cells(row, statuses[row.nodeid], previous.get(row.nodeid) or {}, verbose), widths
         )
         lines += [f"{text} {row.nodeid}"] if one_line else [row.nodeid, text]
+    hint = uncounted_hint(rows)
+    if hint:
+        lines.append(hint)
     if verbose:
         for row in ordered:
             if row.uncounted:
@@ -325,7 +371,7 @@ def detail_lines(row: TestRow, depth: int) -> list[str]:
         ordered = sorted(children.get(parent, []), key=lambda m: (-m[4], m[0]))
         shown, folded = ordered[:FOLD_AFTER], ordered[FOLD_AFTER:]
         for name, kind, calls, macs, flops, params in shown:
-            label = name.rsplit(".", 1)[-1] if parent else (name or kind)
+            label = module_label(name, parent or "") if name else kind
             table.append(
                 (
                     "  " * level + (f"{label} ({kind})" if label != kind else kind),

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from .budget import human
 
-__all__ = ["ModuleStats", "OpStats", "Profile", "columns", "op_table", "share"]
+__all__ = ["ModuleStats", "OpStats", "Profile", "columns", "module_label", "op_table", "share"]
 
 CONVENTIONS = ("all", "matmul")
 
@@ -20,8 +20,9 @@ class ModuleStats:
     """One module of the tree, under its qualified name from ``named_modules()``.
 
     A module shared by several parents is listed once, with all its calls. `macs` and `flops`
-    include the work of its children; `params` are the module's unique parameters, children's
-    included.
+    include the work of its children; a module never called itself (a ModuleList, a ModuleDict)
+    carries the work its called descendants ran (each op once) with `calls` 0. `params` are the
+    module's unique parameters, children's included.
     """
 
     name: str
@@ -124,6 +125,22 @@ class Profile:
         return ", ".join(parts)
 
 
+def module_label(name: str, parent: str | None = None) -> str:
+    """A module's row label below its shown `parent` (by default its own parent): the path
+    between them, and never a bare index, which says nothing alone: an index is shown from the
+    nearest named container on (``blocks.0``, ``blocks.0.0``, not ``0``)."""
+    if parent is None:
+        parent = name.rsplit(".", 1)[0] if "." in name else ""
+    label = name[len(parent) + 1 :] if parent and name.startswith(parent + ".") else name
+    if label.isdigit():
+        parts = name.split(".")
+        start = len(parts) - 1
+        while start > 0 and parts[start].isdigit():
+            start -= 1
+        label = ".".join(parts[start:])
+    return label
+
+
 def share(part: int, whole: int) -> str:
     """`part` as a percentage of `whole`, one decimal."""
     return f"{100 * part / whole:.1f}%" if whole else "-"
@@ -162,7 +179,7 @@ def _module_table(profile: Profile, depth: int | None) -> list[str]:
         + [
             (
                 "  " * m.depth
-                + (f"{m.name.rsplit('.', 1)[-1]} ({m.type_name})" if m.name else m.type_name),
+                + (f"{module_label(m.name)} ({m.type_name})" if m.name else m.type_name),
                 str(m.calls),
                 human(m.params),
                 human(m.macs),

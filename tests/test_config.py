@@ -28,9 +28,9 @@ max_gflops = 40
 RESNET = "tests/test_models.py::test_resnet"
 RESNET_TABLE = f'[tool.flopbudget.tests."{RESNET}"]'
 ACCEPTED_TOP = ", ".join(
-    ["count", "tolerance", "fail_on_increase", "update_headroom", "tests", *LIMIT_KEYS]
+    ["count", "tolerance", "fail_on_increase", "update_headroom", "strict", "tests", *LIMIT_KEYS]
 )
-ACCEPTED_ENTRY = ", ".join([*LIMIT_KEYS, "tolerance"])
+ACCEPTED_ENTRY = ", ".join([*LIMIT_KEYS, "tolerance", "strict"])
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -511,7 +511,7 @@ def test_tolerance_allows_an_overshoot_up_to_it(pytester, limit, outcome):
 ENTRY = '[tool.flopbudget.tests."test_x.py::test_a"]'
 ACCEPTED_ENTRY = (
     "max_flops, max_kflops, max_mflops, max_gflops, max_tflops, max_macs, max_gmacs, "
-    "max_params, max_nonzero_params, max_sparse_flops, max_param_bytes, tolerance"
+    "max_params, max_nonzero_params, max_sparse_flops, max_param_bytes, tolerance, strict"
 )
 
 
