@@ -25,6 +25,7 @@ from .config import Config, find_pyproject, load_config, validate_marker
 
 if TYPE_CHECKING:
     from .counter import Counting
+    from .registry import Extensions
     from .report import TestRow
     from .result import Profile
 
@@ -57,6 +58,7 @@ class TestBudget:
         self.count = count
         self.pinned = pinned
         self.recorded: list[Profile] = []
+        self.extensions: Extensions | None = None  # the formulas its conftest files add
 
 
 BUDGET_KEY = pytest.StashKey[TestBudget]()
@@ -156,6 +158,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from . import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+def _extensions(item: pytest.Item) -> Extensions:
+    """The formulas and module-cost hooks a budgeted test counts with; a malformed one is a
+    usage error naming its conftest or entry point."""
+    from .registry import ExtensionError, for_pytest
+
+    try:
+        return for_pytest(item.ihook)
+    except ExtensionError as error:
+        raise pytest.UsageError(f"flop budget: {error}") from None
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
     pyproject = find_pyproject(config.rootpath, config.inipath)
@@ -249,7 +268,8 @@ class FlopBudgetSession:
             except BudgetError as error:
                 raise pytest.UsageError(str(error)) from None
             pinned = any(key not in ("tolerance", "strict") for key in kwargs)
-            item.stash[BUDGET_KEY] = TestBudget(budget, self.settings.count, pinned)
+            state = item.stash[BUDGET_KEY] = TestBudget(budget, self.settings.count, pinned)
+            state.extensions = _extensions(item)
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.collected = [item.nodeid for item in session.items]
@@ -267,10 +287,11 @@ class FlopBudgetSession:
             return (yield)
         from .counter import counting
         from .exports import totals
+        from .registry import using
         from .report import build_row, failure_text, growth_messages, measured
 
         # The test's own failure propagates from the yield and wins over any budget.
-        with counting(count=state.count, only_modules=True) as whole_call:
+        with using(state.extensions), counting(count=state.count, only_modules=True) as whole_call:
             result = yield
         profiles = state.recorded or [whole_call.profile]
         values = measured(profiles)

@@ -192,10 +192,10 @@ def _entry_point_source(entry_point: Any) -> str:
     return f"entry point {entry_point.name!r}{package} ({entry_point.value})"
 
 
-def hook_formulas(registry: Registry, hook: Any, describe: Callable[[Any], str]) -> Registry:
-    """`registry` with the formulas of each implementation of ``pytest_flopbudget_formulas``
-    on `hook`, each named by `describe(hookimpl)`."""
-    for impl in hook.pytest_flopbudget_formulas.get_hookimpls():
+def hook_formulas(registry: Registry, impls: list[Any], describe: Callable[[Any], str]) -> Registry:
+    """`registry` with the formulas of each ``pytest_flopbudget_formulas`` implementation in
+    `impls` stacked on it (in the order given), each named by `describe(hookimpl)`."""
+    for impl in impls:
         source = describe(impl)
         try:
             formulas = impl.function()
@@ -211,7 +211,8 @@ def hook_formulas(registry: Registry, hook: Any, describe: Callable[[Any], str])
 def _installed() -> Registry:
     """The built-in table with the installed packages' formulas on top."""
     registry = Registry(_builtin_entries())
-    return hook_formulas(registry, plugin_manager().hook, lambda impl: impl.plugin_name)
+    impls = plugin_manager().hook.pytest_flopbudget_formulas.get_hookimpls()
+    return hook_formulas(registry, impls, lambda impl: impl.plugin_name)
 
 
 @dataclass(frozen=True)
@@ -306,6 +307,39 @@ def using(extensions: Extensions) -> Iterator[None]:
         _pytest_extensions.reset(token)
 
 
-def installed() -> Registry:
-    """The built-in table with the installed packages' formulas (the plugin's starting point)."""
-    return _installed()
+def _pytest_source(impl: Any) -> str:
+    name = str(impl.plugin_name)
+    return f"conftest {name}" if name.endswith("conftest.py") else f"pytest plugin {name!r}"
+
+
+def _first_cost(callers: list[Any]) -> Callable[..., Any]:
+    def module_cost(**hook_kwargs: Any) -> Any:
+        for caller in callers:
+            cost = caller(**hook_kwargs)
+            if cost is not None:
+                return cost
+        return None
+
+    return module_cost
+
+
+_for_pytest_cache: dict[tuple, Extensions] = {}
+
+
+def for_pytest(ihook: Any) -> Extensions:
+    """What a pytest test counts with: the installed registry with the formulas of the
+    ``conftest.py`` files (and pytest plugins) that apply to it (`ihook`, the item's hook
+    relay), and their module-cost hooks before the installed packages'."""
+    formula_impls = ihook.pytest_flopbudget_formulas.get_hookimpls()
+    cost_impls = ihook.pytest_flopbudget_module_cost.get_hookimpls()
+    key = tuple(id(impl.function) for impl in (*formula_impls, *cost_impls))
+    extensions = _for_pytest_cache.get(key)
+    if extensions is None:
+        registry = hook_formulas(_installed(), formula_impls, _pytest_source)
+        installed_cost = plugin_manager().hook.pytest_flopbudget_module_cost
+        callers = [ihook.pytest_flopbudget_module_cost] if cost_impls else []
+        if installed_cost.get_hookimpls():
+            callers.append(installed_cost)
+        module_cost = _first_cost(callers) if callers else None
+        extensions = _for_pytest_cache[key] = Extensions(registry, module_cost)
+    return extensions
