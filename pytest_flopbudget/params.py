@@ -8,7 +8,7 @@ under FakeTensorMode values are unknown, so nonzero counts are None.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -82,12 +82,17 @@ _PER_TENSOR = (torch.per_tensor_affine, torch.per_tensor_symmetric)
 _QUANTIZER_BYTES = 8 + 8  # a per-tensor quantizer's float64 scale and int64 zero point
 
 
-def _packed_objects(module: torch.nn.Module) -> list[torch.ScriptObject]:
-    attributes = module.__dict__
+def _attribute(module: torch.nn.Module, name: str) -> object:
+    if isinstance(module, torch.jit.ScriptModule):  # its attributes live in the C++ module
+        return getattr(module, name) if module._c.hasattr(name) else None
+    return module.__dict__.get(name)
+
+
+def _packed_objects(module: torch.nn.Module) -> list[tuple[str, torch.ScriptObject]]:
     return [
-        packed
+        (name, packed)
         for name in _PACKED_ATTRIBUTES
-        if isinstance(packed := attributes.get(name), torch.ScriptObject)
+        if isinstance(packed := _attribute(module, name), torch.ScriptObject)
         and (packed._type().name().endswith("PackedParamsBase") or _is_cell_params(packed))
     ]
 
@@ -114,18 +119,19 @@ def _unpacked(packed: torch.ScriptObject) -> list[torch.Tensor]:
     return [tensor for tensor in tensors if tensor is not None]
 
 
-def packed_weights(module: torch.nn.Module) -> list[tuple[int, list[torch.Tensor]]]:
+def packed_weights(module: torch.nn.Module) -> list[tuple[Hashable, list[torch.Tensor]]]:
     """The weights and biases a quantized module keeps itself (not its children) in packed
     objects, unpacked at their stored dtype (int8 / quint8 quantized tensors, float16, float32
-    biases), each group keyed by the id of the packed object that holds it: the tensors are fresh
-    copies, so only that id tells a shared packed object apart. [] for any other module."""
-    return [(id(packed), _unpacked(packed)) for packed in _packed_objects(module)]
+    biases), each group with a key naming the module and attribute that hold it (the tensors are
+    fresh copies each time, and so is a TorchScript module's packed object). [] for any other
+    module."""
+    return [((id(module), name), _unpacked(packed)) for name, packed in _packed_objects(module)]
 
 
-def own_sizes(module: torch.nn.Module) -> dict[int, int]:
-    """Elements of the module's own parameters and packed weights, keyed by the id of the tensor
-    or packed object: what one module adds to the parameters of the modules above it."""
-    sizes = {id(param): param.numel() for _, param in own_parameters(module)}
+def own_sizes(module: torch.nn.Module) -> dict[Hashable, int]:
+    """Elements of the module's own parameters and packed weights, keyed by the parameter's id
+    or the packed weights' key: what one module adds to the parameters of the modules above it."""
+    sizes: dict[Hashable, int] = {id(param): param.numel() for _, param in own_parameters(module)}
     for key, tensors in packed_weights(module):
         sizes[key] = sum(tensor.numel() for tensor in tensors)
     return sizes
@@ -145,7 +151,7 @@ def storage_bytes(tensor: torch.Tensor) -> int:
 
 
 def _unique_packed_weights(modules: Iterable[torch.nn.Module]) -> Iterator[torch.Tensor]:
-    seen: set[int] = set()
+    seen: set[Hashable] = set()
     for root in modules:
         for module in root.modules():
             for key, tensors in packed_weights(module):

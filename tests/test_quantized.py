@@ -161,6 +161,7 @@ def test_a_statically_quantized_cnn_has_its_packed_weights_as_params_and_their_s
     result = profile(quantized, x, strict=True)
     assert result.params == CNN_FUSED_PARAMS
     assert result.trainable_params == 0  # packed weights take no gradient
+    assert result.sparse_macs == result.macs  # packed weights are no parameters: counted dense
     assert result.modules["conv1"].params == CNN_FUSED_WEIGHTS["conv1"] + CNN_FUSED_BIASES["conv1"]
     assert result.modules["fc"].params == CNN_FUSED_WEIGHTS["fc"] + CNN_FUSED_BIASES["fc"]
     # per-channel int8 weights: 1 byte each plus a scale and a zero point per output channel;
@@ -169,6 +170,18 @@ def test_a_statically_quantized_cnn_has_its_packed_weights_as_params_and_their_s
     qparams = sum(CNN_FUSED_BIASES.values()) * SCALE_AND_ZERO_POINT_BYTES
     biases = sum(CNN_FUSED_BIASES.values()) * FLOAT32
     assert result.param_bytes == weights + qparams + biases + (4 + 8)
+
+
+def test_a_scripted_quantized_cnn_keeps_its_macs_params_and_bytes():
+    _, quantized, x = fused_cnn()
+    eager = profile(quantized, x, strict=True)
+    scripted = profile(torch.jit.script(quantized), x, strict=True)
+    assert scripted.macs == CNN_MACS
+    assert scripted.params == CNN_FUSED_PARAMS
+    assert (scripted.param_bytes, scripted.nonzero_params) == (
+        eager.param_bytes,
+        eager.nonzero_params,
+    )
 
 
 # ---- static quantization, FX mode ---------------------------------------------------------------
