@@ -26,11 +26,12 @@ from .formulas import (
     ELEMENTWISE_COST,
     FOREACH_COST,
     FOREACH_PREFIX,
+    INTEGER_MATMULS,
     Cost,
     normalized_op_name,
     per_output,
 )
-from .params import count_params, has_values, own_parameters, pruned_weight_names
+from .params import count_params, has_values, own_parameters, own_sizes, pruned_weight_names
 from .registry import Registry, current, zero_cost
 from .result import CONVENTIONS, ModuleStats, OpStats, Profile
 
@@ -95,8 +96,10 @@ def _one_line(error: BaseException) -> str:
 
 
 def _is_float(value: Any) -> bool:
+    """Floating-point, complex or quantized output: arithmetic. Integer and bool outputs are
+    bookkeeping (indices, masks, argmax) and free."""
     if isinstance(value, torch.Tensor):
-        return value.is_floating_point() or value.is_complex()
+        return value.is_floating_point() or value.is_complex() or value.is_quantized
     if isinstance(value, (tuple, list)):
         return any(_is_float(item) for item in value)
     return False
@@ -313,7 +316,9 @@ class Counter(TorchDispatchMode):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
         handler, name = _handler(self.registry, func)
-        if handler is _ZERO or not _is_float(out if out is not None else args[:1]):
+        if handler is _ZERO or not (
+            _is_float(out if out is not None else args[:1]) or handler in INTEGER_MATMULS
+        ):
             return out
         if self.track_backward and torch._C._current_graph_task_id() != -1:
             key = (self.backward_scope, BACKWARD)
@@ -471,7 +476,7 @@ def _params_per_module(modules: list[torch.nn.Module]) -> dict[torch.nn.Module, 
 
     def sizes(module: torch.nn.Module) -> dict[int, int]:
         if module not in memo:
-            own = {id(p): p.numel() for _, p in own_parameters(module)}
+            own = own_sizes(module)
             for child in module.children():
                 own.update(sizes(child))
             memo[module] = own

@@ -23,6 +23,7 @@ from typing import Any
 __all__ = [
     "ELEMENTWISE_COST",
     "FORMULAS",
+    "INTEGER_MATMULS",
     "ZERO_COST",
     "Cost",
     "attention_backward_cost",
@@ -599,6 +600,174 @@ def _fused_gru_cell_backward(args, kwargs, out) -> Cost:
     return Cost(other_flops=rows * per_row)
 
 
+# ---- quantized ops: a quantized op costs its float twin's work ----------------------------------
+# A MAC is a MAC whatever its dtype. Rescaling inside a quantized kernel (the int32 accumulator to
+# the output's scale, a weight's per-channel scales) is not counted, as the float twin does none;
+# an explicit quantize or dequantize op costs 1 per element. Conv and linear weights arrive packed
+# (a torch.ScriptObject); their shapes are read from its `unpack()`.
+
+
+def recurrent_stack_cost(
+    positions: int,
+    input_size: int,
+    hidden: int,
+    layers: int,
+    directions: int,
+    gates: int,
+    cell_flops_per_unit: int,
+) -> Cost:
+    """A stacked recurrent layer over `positions` (time steps × batch rows): per position, layer
+    and direction, gates·h·(in + h) MACs (in = input_size in the first layer, directions·h after)
+    and `cell_flops_per_unit`·h other FLOPs."""
+    macs = 0
+    for layer in range(layers):
+        layer_input = input_size if layer == 0 else directions * hidden
+        macs += gates * hidden * (layer_input + hidden)
+    other = layers * cell_flops_per_unit * hidden
+    return Cost(positions * directions * macs, positions * directions * other)
+
+
+def lstm_cell_flops_per_unit(biases: bool) -> int:
+    """An LSTM cell's elementwise work per hidden unit, as torch's decomposed float cell runs it:
+    the two bias adds (4 gates each), the sum of the two products (4), three sigmoids (4 each) and
+    a tanh (5) on the gates, c' = f·c + i·g (3), tanh(c') (5) and h' = o·tanh(c') (1)."""
+    return (8 if biases else 0) + 4 + 3 * 4 + 5 + 3 + 5 + 1
+
+
+def gru_cell_flops_per_unit(biases: bool) -> int:
+    """A GRU cell's elementwise work per hidden unit, as torch's decomposed float cell runs it:
+    the two bias adds (3 gates each), r and z (an add and a sigmoid each: 5 + 5), n = tanh(i_n +
+    r·h_n) (1 + 1 + 5) and h' = n + z·(h − n) (3)."""
+    return (6 if biases else 0) + 5 + 5 + 7 + 3
+
+
+def _quantized_conv(transposed: bool, fused: int = 0, packed_at: int = 1) -> Callable[..., Cost]:
+    """quantized::conv{1,2,3}d[_relu](qx, packed_weight, output_scale, output_zero_point), the
+    transposed and dynamic forms, conv2d_add[_relu](qx, qaccum, packed_weight, ...): the float
+    twin's MACs and bias add (1 per output element), plus `fused` per output element (relu, add).
+    A packed weight is no parameter, so sparse MACs count it dense (as any op without one)."""
+
+    def cost(args, kwargs, out) -> Cost:
+        x, packed = args[0], args[packed_at]
+        weight, bias = packed.unpack()
+        spatial = _shape(x)[2:] if transposed else _shape(out)[2:]
+        macs = conv_macs(_shape(x)[0], spatial, _shape(weight))
+        return Cost(macs, (_present(bias) + fused) * out.numel())
+
+    return cost
+
+
+def _quantized_linear(fused: int = 0) -> Callable[..., Cost]:
+    """quantized::linear[_relu](x, packed_weight, ...), the dynamic (int8 and float16) forms: rows ·
+    in · out MACs, 1 per output element for the bias, `fused` per output element for a fused
+    activation. Sparse MACs count it dense, as for convolutions."""
+
+    def cost(args, kwargs, out) -> Cost:
+        x, packed = args[0], args[1]
+        weight, bias = packed.unpack()
+        out_features, in_features = _shape(weight)
+        rows = x.numel() // in_features
+        macs = rows * in_features * out_features
+        return Cost(macs, (_present(bias) + fused) * out.numel())
+
+    return cost
+
+
+def _quantized_lstm(args, kwargs, out) -> Cost:
+    """quantized_lstm.input(input, hx, params, has_biases, num_layers, dropout, train,
+    bidirectional, batch_first) and .data(data, batch_sizes, hx, params, has_biases, num_layers,
+    dropout, train, bidirectional): a dynamic quantized LSTM counts as its float twin."""
+    packed_sequence = not isinstance(args[1], (list, tuple))
+    if packed_sequence:
+        data, hx, rest = args[0], args[2], args[4:]
+    else:
+        data, hx, rest = args[0], args[1], args[3:]
+    has_biases, layers, bidirectional = rest[0], rest[1], rest[4]
+    input_size, hidden = _shape(data)[-1], _shape(hx[1])[-1]
+    if _shape(hx[0])[-1] != hidden:
+        raise ValueError("an LSTM with projections: no formula")
+    return recurrent_stack_cost(
+        data.numel() // input_size,
+        input_size,
+        hidden,
+        layers,
+        2 if bidirectional else 1,
+        4,
+        lstm_cell_flops_per_unit(bool(has_biases)),
+    )
+
+
+def _quantized_gru(args, kwargs, out) -> Cost:
+    """quantized_gru.input(input, hx, params, has_biases, num_layers, dropout, train,
+    bidirectional, batch_first) and .data(data, batch_sizes, hx, params, has_biases, ...): a
+    dynamic quantized GRU counts as its float twin."""
+    packed_sequence = not isinstance(args[2], (list, tuple))
+    data = args[0]
+    hx, rest = (args[2], args[4:]) if packed_sequence else (args[1], args[3:])
+    has_biases, layers, bidirectional = rest[0], rest[1], rest[4]
+    input_size = _shape(data)[-1]
+    return recurrent_stack_cost(
+        data.numel() // input_size,
+        input_size,
+        _shape(hx)[-1],
+        layers,
+        2 if bidirectional else 1,
+        3,
+        gru_cell_flops_per_unit(bool(has_biases)),
+    )
+
+
+def _quantized_norm(
+    weight_at: int, bias_at: int, computes_statistics: bool, fused: int = 0
+) -> Callable[..., Cost]:
+    """quantized::layer_norm / group_norm / instance_norm / batch_norm* and aten's
+    quantized_batch_norm: the float twin's normalization cost, `fused` per element for a relu."""
+
+    def cost(args, kwargs, out) -> Cost:
+        affine = _present(args[weight_at]) + _present(args[bias_at])
+        elements = args[0].numel()
+        flops = norm_flops(elements, affine, computes_statistics) + fused * elements
+        return Cost(other_flops=flops)
+
+    return cost
+
+
+def _quantized_softmax(args, kwargs, out) -> Cost:
+    """quantized::softmax(qx, dim, output_scale, output_zero_point)."""
+    rows, n = _rows_and_n(args[0], args[1])
+    return Cost(other_flops=softmax_flops(rows, n))
+
+
+def _quantized_matmul(args, kwargs, out) -> Cost:
+    """quantized::matmul(qa, qb, scale, zero_point): every output element is a dot product of
+    length k (qa's last dimension)."""
+    return Cost(out.numel() * _shape(args[0])[-1])
+
+
+def _per_element_of_outputs(args, kwargs, out) -> Cost:
+    """1 per element of every output (quantize_per_tensor.tensors returns a list)."""
+    outputs = out if isinstance(out, (tuple, list)) else (out,)
+    return Cost(other_flops=sum(t.numel() for t in outputs))
+
+
+def _int_mm(args, kwargs, out) -> Cost:
+    """_int_mm(a, b): int8 × int8 → int32, an mm whatever its dtype."""
+    return _mm(args, kwargs, out)
+
+
+# Handlers whose work counts although their output is an integer tensor (not bookkeeping).
+INTEGER_MATMULS: frozenset[Callable[..., Cost]] = frozenset({_int_mm})
+
+
+def _weight_only_mm(args, kwargs, out) -> Cost:
+    """_weight_int8pack_mm(x, w, scales), _weight_int4pack_mm[_for_cpu](x, w_packed, group,
+    scales_and_zeros), _dyn_quant_matmul_4bit(x, packed, block, in, out): m·k·n MACs, read from x
+    (m·k) and the output (m·n), since a packed int4 weight's shape is not (n, k). Rescaling by the
+    weight's scales is not counted; a bias packed into _dyn_quant_matmul_4bit's weight cannot be
+    seen, so its add is not counted either."""
+    return Cost(args[0].numel() * _shape(out)[-1])
+
+
 FORMULAS: dict[str, Callable[..., Cost]] = {
     # matrix products (MACs)
     "mm": _mm,
@@ -692,6 +861,89 @@ FORMULAS: dict[str, Callable[..., Cost]] = {
     "_thnn_fused_lstm_cell_backward_impl": _fused_lstm_cell_backward,
     "_thnn_fused_gru_cell_backward": _fused_gru_cell_backward,
     # quantized ops
+    "quantize_per_tensor": _per_element_of_outputs,
+    "quantize_per_channel": _per_element_of_outputs,
+    "quantize_per_tensor_dynamic": _per_element_of_outputs,
+    "dequantize": _per_element_of_outputs,
+    "quantized::conv1d": _quantized_conv(False),
+    "quantized::conv2d": _quantized_conv(False),
+    "quantized::conv3d": _quantized_conv(False),
+    "quantized::conv1d_relu": _quantized_conv(False, fused=1),
+    "quantized::conv2d_relu": _quantized_conv(False, fused=1),
+    "quantized::conv3d_relu": _quantized_conv(False, fused=1),
+    "quantized::conv2d_add": _quantized_conv(False, fused=1, packed_at=2),
+    "quantized::conv2d_add_relu": _quantized_conv(False, fused=2, packed_at=2),
+    "quantized::conv_transpose1d": _quantized_conv(True),
+    "quantized::conv_transpose2d": _quantized_conv(True),
+    "quantized::conv_transpose3d": _quantized_conv(True),
+    "quantized::conv1d_dynamic": _quantized_conv(False),
+    "quantized::conv2d_dynamic": _quantized_conv(False),
+    "quantized::conv3d_dynamic": _quantized_conv(False),
+    "quantized::conv_transpose1d_dynamic": _quantized_conv(True),
+    "quantized::conv_transpose2d_dynamic": _quantized_conv(True),
+    "quantized::conv_transpose3d_dynamic": _quantized_conv(True),
+    "quantized::linear": _quantized_linear(),
+    "quantized::linear_relu": _quantized_linear(fused=1),
+    "quantized::linear_leaky_relu": _quantized_linear(fused=1),
+    "quantized::linear_tanh": _quantized_linear(fused=5),  # tanh: 5
+    "quantized::linear_dynamic": _quantized_linear(),
+    "quantized::linear_relu_dynamic": _quantized_linear(fused=1),
+    "quantized::linear_dynamic_fp16": _quantized_linear(),
+    "quantized::linear_relu_dynamic_fp16": _quantized_linear(fused=1),
+    "quantized::matmul": _quantized_matmul,
+    "quantized_lstm": _quantized_lstm,
+    "quantized_gru": _quantized_gru,
+    "quantized::add": per_output(1),
+    "quantized::add_out": per_output(1),
+    "quantized::add_scalar": per_output(1),
+    "quantized::add_scalar_out": per_output(1),
+    "quantized::mul": per_output(1),
+    "quantized::mul_out": per_output(1),
+    "quantized::mul_scalar": per_output(1),
+    "quantized::mul_scalar_out": per_output(1),
+    "quantized::add_relu": per_output(2),
+    "quantized::add_relu_out": per_output(2),
+    "quantized::add_scalar_relu": per_output(2),
+    "quantized::add_scalar_relu_out": per_output(2),
+    "quantized::mul_relu": per_output(2),
+    "quantized::mul_relu_out": per_output(2),
+    "quantized::mul_scalar_relu": per_output(2),
+    "quantized::mul_scalar_relu_out": per_output(2),
+    "quantized::cat_relu": per_output(1),
+    "quantized::cat_relu_out": per_output(1),
+    "quantized::hardswish": per_output(1),
+    "quantized::relu6": per_output(1),
+    "quantized::leaky_relu": per_output(1),
+    "quantized::elu": per_output(1),
+    "quantized::celu": per_output(1),
+    "quantized::threshold": per_output(1),
+    "quantized::clamp": per_output(1),
+    "quantized::prelu": per_output(1),
+    "quantized::sigmoid": per_output(4),  # sigmoid: 4
+    "quantized::softmax": _quantized_softmax,
+    "quantized::max_pool1d": per_output(1),
+    "quantized::max_pool2d": per_output(1),
+    "quantized_max_pool1d": per_output(1),
+    "quantized_max_pool2d": per_output(1),
+    "quantized_max_pool3d": per_output(1),
+    "quantized_batch_norm": _quantized_norm(1, 2, False),
+    "quantized::batch_norm": _quantized_norm(1, 2, False),
+    "quantized::batch_norm1d": _quantized_norm(1, 2, False),
+    "quantized::batch_norm2d": _quantized_norm(1, 2, False),
+    "quantized::batch_norm3d": _quantized_norm(1, 2, False),
+    "quantized::batch_norm_relu": _quantized_norm(1, 2, False, fused=1),
+    "quantized::batch_norm1d_relu": _quantized_norm(1, 2, False, fused=1),
+    "quantized::batch_norm2d_relu": _quantized_norm(1, 2, False, fused=1),
+    "quantized::batch_norm3d_relu": _quantized_norm(1, 2, False, fused=1),
+    "quantized::layer_norm": _quantized_norm(2, 3, True),
+    "quantized::group_norm": _quantized_norm(2, 3, True),
+    "quantized::instance_norm": _quantized_norm(1, 2, True),
+    "_int_mm": _int_mm,
+    "_weight_int8pack_mm": _weight_only_mm,
+    "_weight_int4pack_mm": _weight_only_mm,
+    "_weight_int4pack_mm_for_cpu": _weight_only_mm,
+    "_weight_int4pack_mm_with_scales_and_zeros": _weight_only_mm,
+    "_dyn_quant_matmul_4bit": _weight_only_mm,
     # grouped matmuls (mixture of experts) and selection
     # other op families
 }
@@ -705,6 +957,9 @@ ELEMENTWISE_COST: dict[str, int] = {
 # Data movement, selection, copies, creation and random numbers: 0 FLOPs by decision.
 ZERO_COST: frozenset[str] = frozenset(
     """
+    quantized::cat quantized::cat_out _make_per_tensor_quantized_tensor
+    _make_per_channel_quantized_tensor _empty_affine_quantized _empty_per_channel_affine_quantized
+    empty_quantized q_per_channel_scales q_per_channel_zero_points
     view _unsafe_view reshape _reshape_alias expand permute transpose t contiguous clone copy
     _to_copy to cat stack split split_with_sizes chunk unbind slice slice_scatter select
     select_scatter diagonal_scatter as_strided as_strided_scatter index _unsafe_index index_select
