@@ -56,6 +56,16 @@ def _torch_formula(formula: Callable[..., int]) -> Callable[..., Cost]:
     return cost
 
 
+def _out_of_place_is_pointwise(func: torch._ops.OpOverload, name: str) -> bool:
+    """An in-place op (`gelu_`, `mish_`, `threshold_`) whose out-of-place form carries the
+    pointwise tag that it lacks itself."""
+    if name == func.overloadpacket.__name__:
+        return False
+    packet = getattr(torch.ops.aten, name, None)
+    overload = getattr(packet, func._overloadname, None) if packet is not None else None
+    return overload is not None and torch.Tag.pointwise in overload.tags
+
+
 def classify(func: torch._ops.OpOverload) -> Any:
     """The cost handler of an op: a formula, _ZERO or _UNKNOWN. An op outside the aten namespace
     is looked up by its full name (`quantized::conv2d`, `torchvision::roi_align`) only, so it
@@ -74,7 +84,7 @@ def classify(func: torch._ops.OpOverload) -> Any:
         return _ZERO
     if name.startswith(FOREACH_PREFIX):
         return FOREACH_COST
-    if torch.Tag.pointwise in func.tags:
+    if torch.Tag.pointwise in func.tags or _out_of_place_is_pointwise(func, name):
         return per_output(ELEMENTWISE_COST.get(name, 1))
     if func.overloadpacket in torch_flop_registry:
         return _torch_formula(torch_flop_registry[func.overloadpacket])
