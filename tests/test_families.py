@@ -420,6 +420,7 @@ def test_deform_conv2d_is_a_convolution_plus_bilinear_sampling():
     ops = pytest.importorskip("torchvision.ops")
     x, weight = torch.randn(1, 4, 8, 8), torch.randn(6, 4, 3, 3)
     offset, mask = torch.randn(1, 2 * 9, 6, 6), torch.rand(1, 9, 6, 6)
+
     def deform(x, offset, weight, bias, mask):
         return ops.deform_conv2d(x, offset, weight, bias, mask=mask)
 
