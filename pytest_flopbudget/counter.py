@@ -55,6 +55,16 @@ def _torch_formula(formula: Callable[..., int]) -> Callable[..., Cost]:
     return cost
 
 
+def _out_of_place_is_pointwise(func: torch._ops.OpOverload, name: str) -> bool:
+    """An in-place op (`gelu_`, `mish_`, `threshold_`) whose out-of-place form carries the
+    pointwise tag that it lacks itself."""
+    if name == func.overloadpacket.__name__:
+        return False
+    packet = getattr(torch.ops.aten, name, None)
+    overload = getattr(packet, func._overloadname, None) if packet is not None else None
+    return overload is not None and torch.Tag.pointwise in overload.tags
+
+
 def classify(func: torch._ops.OpOverload, registry: Registry) -> Any:
     """The cost handler of an op: a formula, _ZERO or _UNKNOWN. The registry is asked first (by
     overload, packet, then an in-place op's out-of-place packet); an op outside the aten
@@ -73,7 +83,7 @@ def classify(func: torch._ops.OpOverload, registry: Registry) -> Any:
         return _ZERO
     if name.startswith(FOREACH_PREFIX):
         return FOREACH_COST
-    if torch.Tag.pointwise in func.tags:
+    if torch.Tag.pointwise in func.tags or _out_of_place_is_pointwise(func, name):
         return per_output(ELEMENTWISE_COST.get(name, 1))
     if func.overloadpacket in torch_flop_registry:
         return _torch_formula(torch_flop_registry[func.overloadpacket])

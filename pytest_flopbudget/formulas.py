@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from math import ceil, floor, prod
+from math import ceil, floor, log2, prod
 from typing import Any
 
 __all__ = [
@@ -768,16 +768,396 @@ def _weight_only_mm(args, kwargs, out) -> Cost:
     return Cost(args[0].numel() * _shape(out)[-1])
 
 
+# ----------------------------------------------------------------------------------------------
+# Grouped matmuls (mixture of experts), selection and other op families
+# ----------------------------------------------------------------------------------------------
+
+
+def _values_known(t: Any) -> bool:
+    """Whether a tensor's values can be read: not a meta tensor, not a fake one."""
+    return not t.is_meta and not hasattr(t, "fake_mode")
+
+
+def _last_offset(offs: Any, full: int) -> int:
+    """Rows (or columns) a grouped matmul covers: the last offset on real tensors; on meta and
+    fake tensors, where the offsets are unknown, the whole dimension."""
+    if offs is None or not _values_known(offs) or offs.numel() == 0:
+        return full
+    return min(int(offs[-1]), full)
+
+
+def _grouped_mm(args, kwargs, out) -> Cost:
+    """_grouped_mm(self, mat2, offs=None, bias=None, out_dtype=None): Σ over groups of
+    rows·k·n. 2d×3d (tokens × experts' weights): the rows up to offs[-1]; 3d×3d: every batch;
+    2d×2d (offs on k, the weight gradient): k up to offs[-1]; 3d×2d: n up to offs[-1]."""
+    a, b = args[0], args[1]
+    offs = args[2] if len(args) > 2 else kwargs.get("offs")
+    bias = args[3] if len(args) > 3 else kwargs.get("bias")
+    a_shape, b_shape = _shape(a), _shape(b)
+    if len(a_shape) == 2 and len(b_shape) == 3:
+        macs = _last_offset(offs, a_shape[0]) * a_shape[1] * b_shape[2]
+    elif len(a_shape) == 3 and len(b_shape) == 3:
+        macs = a_shape[0] * a_shape[1] * a_shape[2] * b_shape[2]
+    elif len(a_shape) == 2 and len(b_shape) == 2:
+        macs = a_shape[0] * _last_offset(offs, a_shape[1]) * b_shape[1]
+    else:  # 3d × 2d
+        macs = a_shape[1] * a_shape[2] * _last_offset(offs, b_shape[1])
+    return Cost(macs, out.numel() if bias is not None else 0)
+
+
+def _complex_macs(formula: Callable[..., Cost]) -> Callable[..., Cost]:
+    """A matrix product of complex tensors: each complex multiply-accumulate is 4 real ones
+    (BLAS's 8·m·k·n FLOPs for a complex GEMM)."""
+
+    def cost(args, kwargs, out) -> Cost:
+        real = formula(args, kwargs, out)
+        if not _first(out).is_complex():
+            return real
+        uses = tuple((operand, 4 * n) for operand, n in real.weight_uses)
+        return Cost(4 * real.macs, real.other_flops, uses)
+
+    return cost
+
+
+def _addbmm(args, kwargs, out) -> Cost:
+    """addbmm(input, batch1, batch2, beta, alpha): Σ_b batch1[b] @ batch2[b], plus the input."""
+    return _bmm(args[1:], kwargs, out) + Cost(other_flops=out.numel())
+
+
+def fft_flops(elements: int, transform_size: int, real: bool) -> int:
+    """An FFT: 5·N·log₂(M) real FLOPs for complex data (2.5·N·log₂(M) for a real input or
+    output), N the signal's elements (all batches), M the product of the transformed lengths,
+    rounded to the nearest integer (halves up). A multi-dimensional FFT is one FFT per
+    dimension: Σ_d (N/n_d)·5·n_d·log₂(n_d) = 5·N·log₂(M)."""
+    if transform_size <= 1:
+        return 0
+    factor = 2.5 if real else 5.0
+    return floor(factor * elements * log2(transform_size) + 0.5)
+
+
+def _fft(real_input: bool, real_output: bool) -> Callable[..., Cost]:
+    """_fft_r2c(self, dim, normalization, onesided), _fft_c2r(self, dim, normalization,
+    last_dim_size), _fft_c2c(self, dim, normalization, forward). A normalization (1/√n or 1/n)
+    adds 1 per real output value: 2 per complex output element."""
+
+    def cost(args, kwargs, out) -> Cost:
+        signal = out if real_output else args[0]
+        dims = [args[1]] if isinstance(args[1], int) else list(args[1])
+        size = prod(_shape(signal)[d] for d in dims)
+        flops = fft_flops(signal.numel(), size, real_input or real_output)
+        if args[2]:
+            flops += out.numel() * (1 if real_output else 2)
+        return Cost(other_flops=flops)
+
+    return cost
+
+
+# Interpolation: (2t − 1) per output element per interpolated dimension, t = the taps of that
+# dimension's filter (t multiplications, t − 1 additions): linear 2 taps, cubic 4.
+LINEAR_TAPS, CUBIC_TAPS = 2, 4
+
+
+def _interpolation(taps: int, dims: int, on_grad: bool = False) -> Callable[..., Cost]:
+    """upsample_* / upsample_*_backward: (2·taps − 1)·dims per output (grad_output) element."""
+
+    def cost(args, kwargs, out) -> Cost:
+        elements = args[0].numel() if on_grad else _first(out).numel()
+        return Cost(other_flops=(2 * taps - 1) * dims * elements)
+
+    return cost
+
+
+def _pixel_scale(in_size: int, out_size: int, align_corners: bool, scale: float | None) -> float:
+    """PyTorch's area_pixel_compute_scale: input pixels per output pixel."""
+    if align_corners:
+        return (in_size - 1) / (out_size - 1) if out_size > 1 else 0.0
+    return 1.0 / scale if scale else in_size / out_size
+
+
+def antialias_taps(in_size: int, out_size: int, scale: float, taps: int) -> list[int]:
+    """The taps of an antialiased filter at each output position, as PyTorch computes them: the
+    filter's support widens by the scale when downsampling and is clipped at the borders."""
+    support = taps * 0.5 * scale if scale >= 1.0 else taps * 0.5
+    result = []
+    for i in range(out_size):
+        center = scale * (i + 0.5)
+        start = max(int(center - support + 0.5), 0)
+        result.append(min(int(center + support + 0.5), in_size) - start)
+    return result
+
+
+def antialias_flops(in_sizes: Shape, out_sizes: Shape, scales: tuple, taps: int) -> int:
+    """Σ over the output positions of one plane of Σ_d (2·t_d − 1), t_d the taps of dimension d
+    at that position (the `_interpolation` rule with exact taps)."""
+    total = 0
+    for size_in, size_out, scale in zip(in_sizes, out_sizes, scales, strict=True):
+        per_line = sum(2 * t - 1 for t in antialias_taps(size_in, size_out, scale, taps))
+        total += per_line * prod(out_sizes) // size_out
+    return total
+
+
+def _antialiased(taps: int, on_grad: bool = False) -> Callable[..., Cost]:
+    """_upsample_{bilinear,bicubic}2d_aa(input, output_size, align_corners, scales_h, scales_w)
+    and their _backward(grad_output, output_size, input_size, align_corners, scales_h,
+    scales_w)."""
+
+    def cost(args, kwargs, out) -> Cost:
+        if on_grad:
+            grad, in_shape, rest = args[0], tuple(args[2]), args[3:]
+            out_shape = _shape(grad)
+        else:
+            in_shape, out_shape, rest = _shape(args[0]), _shape(out), args[2:]
+        align_corners = bool(rest[0]) if rest else False
+        given = list(rest[1]) if len(rest) > 1 and isinstance(rest[1], (list, tuple)) else rest[1:]
+        given = [*given, None, None][:2]
+        in_sizes, out_sizes = in_shape[2:], out_shape[2:]
+        scales = tuple(
+            _pixel_scale(i, o, align_corners, s)
+            for i, o, s in zip(in_sizes, out_sizes, given, strict=True)
+        )
+        planes = out_shape[0] * out_shape[1]
+        return Cost(other_flops=planes * antialias_flops(in_sizes, out_sizes, scales, taps))
+
+    return cost
+
+
+GRID_SAMPLER_TAPS = {0: LINEAR_TAPS, 2: CUBIC_TAPS}  # interpolation_mode 1 (nearest) has none
+
+
+def _grid_sampler(args, kwargs, out) -> Cost:
+    """grid_sampler_{2,3}d(input, grid, interpolation_mode, padding_mode, align_corners): the
+    interpolation rule per output element (nearest: 0) plus 2 per grid coordinate (its scale and
+    shift to pixels)."""
+    dims = len(_shape(out)) - 2
+    taps = GRID_SAMPLER_TAPS.get(args[2])
+    per_output = (2 * taps - 1) * dims if taps else 0
+    return Cost(other_flops=per_output * out.numel() + 2 * args[1].numel())
+
+
+def _grid_sampler_backward(args, kwargs, out) -> Cost:
+    """grid_sampler_{2,3}d_backward(grad_output, input, grid, interpolation_mode, padding_mode,
+    align_corners, output_mask): grad_input and grad_grid each repeat the forward's
+    interpolation per grad_output element (nearest: grad_input adds 1 per element, grad_grid
+    is zero); plus the grid's scale and shift."""
+    grad, grid, mode = args[0], args[2], args[3]
+    output_mask = args[6] if len(args) > 6 else (True, True)
+    dims = len(_shape(grad)) - 2
+    taps = GRID_SAMPLER_TAPS.get(mode)
+    per_output = (2 * taps - 1) * dims if taps else 0
+    flops = 2 * grid.numel()
+    if output_mask[0]:
+        flops += (per_output or 1) * grad.numel()
+    if output_mask[1]:
+        flops += per_output * grad.numel()
+    return Cost(other_flops=flops)
+
+
+EMBEDDING_BAG_SUM, EMBEDDING_BAG_MEAN, EMBEDDING_BAG_MAX = 0, 1, 2
+
+
+def _embedding_bag(args, kwargs, out) -> Cost:
+    """_embedding_bag(weight, indices, offsets, scale_grad_by_freq, mode, sparse,
+    per_sample_weights, ...): 1 per looked-up element (sum: an addition; max: a comparison),
+    +1 per looked-up element with per_sample_weights (the product), +1 per output element for
+    mean (the division)."""
+    weight, indices, mode = args[0], args[1], args[4] if len(args) > 4 else 0
+    weights = args[6] if len(args) > 6 else kwargs.get("per_sample_weights")
+    looked_up = indices.numel() * _shape(weight)[1]
+    flops = looked_up * (2 if weights is not None else 1)
+    if mode == EMBEDDING_BAG_MEAN:
+        flops += _first(out).numel()
+    return Cost(other_flops=flops)
+
+
+def _embedding_bag_backward(mode_at: int, weights_at: int, freq_at: int) -> Callable[..., Cost]:
+    """_embedding_bag_backward / _embedding_bag_dense_backward(grad, indices, ...): each
+    looked-up element's gradient added into its row (1), divided by its bag's size for mean
+    (+1), by its frequency with scale_grad_by_freq (+1), multiplied by its per-sample weight
+    (+1); max: 1 per grad element (each goes to its maximum's row)."""
+
+    def cost(args, kwargs, out) -> Cost:
+        grad, indices, mode = args[0], args[1], args[mode_at]
+        if mode == EMBEDDING_BAG_MAX:
+            return Cost(other_flops=grad.numel())
+        per_element = 1 + (mode == EMBEDDING_BAG_MEAN) + bool(args[freq_at])
+        per_element += args[weights_at] is not None if len(args) > weights_at else 0
+        return Cost(other_flops=per_element * indices.numel() * _shape(grad)[1])
+
+    return cost
+
+
+def _embedding_bag_weights_backward(args, kwargs, out) -> Cost:
+    """_embedding_bag_per_sample_weights_backward(grad, weight, indices, ...): a product and a
+    sum per looked-up element (each weight's gradient is a row's dot product with grad)."""
+    return Cost(other_flops=2 * args[2].numel() * _shape(args[1])[1])
+
+
+def _index_add(args, kwargs, out) -> Cost:
+    """index_add(self, dim, index, source, alpha=1): 1 per source element, +1 with alpha ≠ 1."""
+    alpha = args[4] if len(args) > 4 else kwargs.get("alpha", 1)
+    return Cost(other_flops=args[3].numel() * (1 if alpha == 1 else 2))
+
+
+def _scatter_add(args, kwargs, out) -> Cost:
+    """scatter_add(self, dim, index, src): 1 per index element (only those of src are used)."""
+    return Cost(other_flops=args[2].numel())
+
+
+def _reduce_into(used_at: int) -> Callable[..., Cost]:
+    """scatter_reduce(self, dim, index, src, reduce, include_self) and index_reduce(self, dim,
+    index, source, reduce, include_self): 1 per index (scatter) or source (index) element for
+    every reduction; "mean" adds 1 per output element (the division)."""
+
+    def cost(args, kwargs, out) -> Cost:
+        reduce = args[4] if len(args) > 4 else kwargs.get("reduce")
+        flops = args[used_at].numel() + (out.numel() if reduce == "mean" else 0)
+        return Cost(other_flops=flops)
+
+    return cost
+
+
+def _weight_norm(args, kwargs, out) -> Cost:
+    """_weight_norm_interface(v, g, dim) -> (w, norms): each norm 2 per element of v (square,
+    add) + 1 (the root); w = v·(g/norm): 1 per element + 1 per norm."""
+    return Cost(other_flops=3 * args[0].numel() + 2 * out[1].numel())
+
+
+def _weight_norm_backward(args, kwargs, out) -> Cost:
+    """_weight_norm_interface_backward(grad_w, saved_v, saved_g, saved_norms, dim): twice the
+    forward's cost, as the normalizations' backward."""
+    return Cost(other_flops=2 * (3 * args[1].numel() + 2 * args[3].numel()))
+
+
+def cdist_flops(pairs: int, coordinates: int) -> int:
+    """Pairwise distances: 3 per (pair, coordinate) (difference, power, sum) + 1 per pair (the
+    root), whatever p."""
+    return 3 * pairs * coordinates + pairs
+
+
+def _cdist_forward(args, kwargs, out) -> Cost:
+    """_cdist_forward(x1, x2, p, compute_mode)."""
+    return Cost(other_flops=cdist_flops(out.numel(), _shape(args[0])[-1]))
+
+
+def _cdist_backward(args, kwargs, out) -> Cost:
+    """_cdist_backward(grad, x1, x2, p, cdist): as the forward."""
+    return Cost(other_flops=cdist_flops(args[0].numel(), _shape(args[1])[-1]))
+
+
+def _euclidean_dist(args, kwargs, out) -> Cost:
+    """_euclidean_dist(x1, x2), as it runs: squared norms (2 per element of x1 and x2), x1·(−2)
+    (1 per element), one matmul over the M coordinates plus 2 columns holding the norms, then
+    clamp and root (2 per output element)."""
+    x1, x2 = args[0], args[1]
+    macs = out.numel() * (_shape(x1)[-1] + 2)
+    return Cost(macs, 3 * x1.numel() + 2 * x2.numel() + 2 * out.numel())
+
+
+def _unfold_backward(args, kwargs, out) -> Cost:
+    """unfold_backward(grad_in, input_sizes, dim, size, step): every window element is added
+    into its place (the overlap-add of istft): 1 per grad element."""
+    return Cost(other_flops=args[0].numel())
+
+
+# torchvision ops: a bilinear sample is the interpolation rule with 2 taps in 2 dimensions.
+BILINEAR_SAMPLE = (2 * LINEAR_TAPS - 1) * 2
+
+
+def roi_align_samples(boxes: list[list[float]], scale: float, bins: Shape, clamp: bool) -> int:
+    """Σ over the boxes of the adaptive sampling grid, ceil(box height / bins) ·
+    ceil(box width / bins), as torchvision computes it (a legacy box is at least 1×1)."""
+    total = 0
+    for _, x1, y1, x2, y2 in boxes:
+        height, width = (y2 - y1) * scale, (x2 - x1) * scale
+        if clamp:
+            height, width = max(height, 1.0), max(width, 1.0)
+        total += max(ceil(height / bins[0]), 0) * max(ceil(width / bins[1]), 0)
+    return total
+
+
+def roi_align_cost(
+    elements: int, rois: Any, scale: float, bins: Shape, sampling: int, clamp: bool
+) -> Cost:
+    """roi_align and ps_roi_align: per output element, each of its bin's samples is a bilinear
+    sample and an addition, then 1 division. An adaptive grid (sampling_ratio ≤ 0) is read from
+    the boxes on real tensors; on meta and fake tensors it is unknown: the op is then listed as
+    uncounted, never guessed."""
+    if sampling > 0:
+        samples = elements * sampling * sampling
+    elif _values_known(rois):
+        per_box = elements // max(_shape(rois)[0], 1)
+        samples = per_box * roi_align_samples(rois.tolist(), scale, bins, clamp)
+    else:
+        raise ValueError("an adaptive roi_align grid depends on the boxes' values")
+    return Cost(other_flops=(BILINEAR_SAMPLE + 1) * samples + elements)
+
+
+def _roi_align(args, kwargs, out) -> Cost:
+    """torchvision::roi_align(input, rois, spatial_scale, pooled_height, pooled_width,
+    sampling_ratio, aligned)."""
+    rois, scale, bins, sampling, aligned = args[1], args[2], (args[3], args[4]), args[5], args[6]
+    return roi_align_cost(out.numel(), rois, scale, bins, sampling, clamp=not aligned)
+
+
+def _roi_align_backward(args, kwargs, out) -> Cost:
+    """torchvision::_roi_align_backward(grad, rois, spatial_scale, pooled_height, pooled_width,
+    batch_size, channels, height, width, sampling_ratio, aligned): as the forward, per grad
+    element (each sample's gradient spread over its 4 neighbours)."""
+    grad, rois, scale, bins = args[0], args[1], args[2], (args[3], args[4])
+    return roi_align_cost(grad.numel(), rois, scale, bins, args[9], clamp=not args[10])
+
+
+def _ps_roi_align(args, kwargs, out) -> Cost:
+    """torchvision::ps_roi_align(input, rois, spatial_scale, pooled_height, pooled_width,
+    sampling_ratio) -> (output, channel_mapping)."""
+    rois, scale, bins, sampling = args[1], args[2], (args[3], args[4]), args[5]
+    return roi_align_cost(_first(out).numel(), rois, scale, bins, sampling, clamp=False)
+
+
+def _ps_roi_align_backward(args, kwargs, out) -> Cost:
+    """torchvision::_ps_roi_align_backward(grad, rois, channel_mapping, spatial_scale,
+    pooled_height, pooled_width, sampling_ratio, batch_size, channels, height, width)."""
+    grad, rois, scale, bins, sampling = args[0], args[1], args[3], (args[4], args[5]), args[6]
+    return roi_align_cost(grad.numel(), rois, scale, bins, sampling, clamp=False)
+
+
+def deform_conv2d_cost(batch: int, out_spatial: int, weight: Shape, in_channels: int) -> Cost:
+    """A deformable convolution: a convolution's MACs at the output positions, plus a bilinear
+    sample of every input channel at every kernel tap of every output position."""
+    samples = batch * out_spatial * in_channels * prod(weight[2:])
+    return Cost(batch * out_spatial * prod(weight), BILINEAR_SAMPLE * samples)
+
+
+def _deform_conv2d(args, kwargs, out) -> Cost:
+    """torchvision::deform_conv2d(input, weight, offset, mask, bias, ..., use_mask): plus the
+    mask's product per sample with use_mask, and the bias add (always done: torchvision passes
+    zeros for no bias)."""
+    x, weight, use_mask = args[0], args[1], bool(args[13])
+    out_spatial = prod(_shape(out)[2:])
+    cost = deform_conv2d_cost(_shape(x)[0], out_spatial, _shape(weight), _shape(x)[1])
+    mask_products = cost.other_flops // BILINEAR_SAMPLE if use_mask else 0
+    return Cost(cost.macs, cost.other_flops + mask_products + out.numel())
+
+
+def _deform_conv2d_backward(args, kwargs, out) -> Cost:
+    """torchvision::_deform_conv2d_backward(grad, input, weight, offset, mask, bias, ...):
+    grad_input and grad_weight each repeat the forward's MACs; the sampling is done three times
+    (grad_input, grad_offset and mask, the columns for grad_weight); grad_bias sums grad."""
+    grad, x, weight = args[0], args[1], args[2]
+    forward = deform_conv2d_cost(_shape(x)[0], prod(_shape(grad)[2:]), _shape(weight), _shape(x)[1])
+    return Cost(2 * forward.macs, 3 * forward.other_flops + grad.numel())
+
+
 FORMULAS: dict[str, Callable[..., Cost]] = {
     # matrix products (MACs)
-    "mm": _mm,
-    "addmm": _addmm,
-    "bmm": _bmm,
-    "baddbmm": _baddbmm,
-    "mv": _mv,
-    "addmv": _addmv,
-    "dot": _dot,
-    "vdot": _dot,
+    "mm": _complex_macs(_mm),
+    "addmm": _complex_macs(_addmm),
+    "bmm": _complex_macs(_bmm),
+    "baddbmm": _complex_macs(_baddbmm),
+    "mv": _complex_macs(_mv),
+    "addmv": _complex_macs(_addmv),
+    "dot": _complex_macs(_dot),
+    "vdot": _complex_macs(_dot),
     # convolutions (MACs), any dimension, transposed, grouped, dilated
     "convolution": _convolution,
     "_convolution": _convolution,
@@ -945,7 +1325,82 @@ FORMULAS: dict[str, Callable[..., Cost]] = {
     "_weight_int4pack_mm_with_scales_and_zeros": _weight_only_mm,
     "_dyn_quant_matmul_4bit": _weight_only_mm,
     # grouped matmuls (mixture of experts) and selection
+    "_grouped_mm": _grouped_mm,
     # other op families
+    "addbmm": _complex_macs(_addbmm),
+    # elementwise ops torch does not tag pointwise, and elementwise backwards: 1 per element
+    "hardswish": per_output(1),
+    "log_sigmoid_forward": per_output(1),
+    "rrelu_with_noise": per_output(1),
+    "rrelu_with_noise_functional": per_output(1),
+    "_prelu_kernel": per_output(1),
+    "hardswish_backward": per_output(1),
+    "hardsigmoid_backward": per_output(1),
+    "hardtanh_backward": per_output(1),
+    "leaky_relu_backward": per_output(1),
+    "elu_backward": per_output(1),
+    "softplus_backward": per_output(1),
+    "mish_backward": per_output(1),
+    "log_sigmoid_backward": per_output(1),
+    "softshrink_backward": per_output(1),
+    "hardshrink_backward": per_output(1),
+    "rrelu_with_noise_backward": per_output(1),
+    "_prelu_kernel_backward": per_output(2),  # grad_input and grad_weight: 1 product each
+    "glu": per_output(5),  # a·sigmoid(b): sigmoid 4 + the product
+    "glu_backward": per_output(3),  # sigmoid recomputed (4 per half) + 1 per grad_input element
+    # embedding bags
+    "_embedding_bag": _embedding_bag,
+    "_embedding_bag_forward_only": _embedding_bag,
+    "_embedding_bag_backward": _embedding_bag_backward(mode_at=8, weights_at=10, freq_at=7),
+    "_embedding_bag_dense_backward": _embedding_bag_backward(mode_at=7, weights_at=8, freq_at=6),
+    "_embedding_bag_per_sample_weights_backward": _embedding_bag_weights_backward,
+    # interpolation: (2·taps − 1) per output element per interpolated dimension
+    "upsample_bicubic2d": _interpolation(CUBIC_TAPS, 2),
+    "upsample_bicubic2d_backward": _interpolation(CUBIC_TAPS, 2, on_grad=True),
+    "upsample_linear1d_backward": _interpolation(LINEAR_TAPS, 1, on_grad=True),
+    "upsample_bilinear2d_backward": _interpolation(LINEAR_TAPS, 2, on_grad=True),
+    "upsample_trilinear3d_backward": _interpolation(LINEAR_TAPS, 3, on_grad=True),
+    "_upsample_bilinear2d_aa": _antialiased(LINEAR_TAPS),
+    "_upsample_bicubic2d_aa": _antialiased(CUBIC_TAPS),
+    "_upsample_bilinear2d_aa_backward": _antialiased(LINEAR_TAPS, on_grad=True),
+    "_upsample_bicubic2d_aa_backward": _antialiased(CUBIC_TAPS, on_grad=True),
+    "upsample_nearest1d_backward": _per_input(1),  # each grad element added into its source
+    "upsample_nearest2d_backward": _per_input(1),
+    "upsample_nearest3d_backward": _per_input(1),
+    "_upsample_nearest_exact1d_backward": _per_input(1),
+    "_upsample_nearest_exact2d_backward": _per_input(1),
+    "_upsample_nearest_exact3d_backward": _per_input(1),
+    "grid_sampler_2d": _grid_sampler,
+    "grid_sampler_3d": _grid_sampler,
+    "grid_sampler_2d_backward": _grid_sampler_backward,
+    "grid_sampler_3d_backward": _grid_sampler_backward,
+    # FFT: 5·N·log₂(M) (complex), 2.5·N·log₂(M) (real input or output)
+    "_fft_r2c": _fft(real_input=True, real_output=False),
+    "_fft_c2r": _fft(real_input=False, real_output=True),
+    "_fft_c2c": _fft(real_input=False, real_output=False),
+    "unfold_backward": _unfold_backward,
+    # accumulating scatters, histograms, distances, weight norm
+    "index_add": _index_add,
+    "scatter_add": _scatter_add,
+    "scatter_reduce": _reduce_into(2),
+    "index_reduce": _reduce_into(3),
+    "histc": _per_input(1),
+    "_weight_norm_interface": _weight_norm,
+    "_weight_norm_interface_backward": _weight_norm_backward,
+    "_cdist_forward": _cdist_forward,
+    "_cdist_backward": _cdist_backward,
+    "_euclidean_dist": _euclidean_dist,
+    # torchvision's ops (keyed by their full name)
+    "torchvision::roi_align": _roi_align,
+    "torchvision::_roi_align_backward": _roi_align_backward,
+    "torchvision::ps_roi_align": _ps_roi_align,
+    "torchvision::_ps_roi_align_backward": _ps_roi_align_backward,
+    "torchvision::roi_pool": per_output(1),  # as max pool: 1 per output element
+    "torchvision::_roi_pool_backward": _per_input(1),
+    "torchvision::ps_roi_pool": per_output(1),
+    "torchvision::_ps_roi_pool_backward": _per_input(1),
+    "torchvision::deform_conv2d": _deform_conv2d,
+    "torchvision::_deform_conv2d_backward": _deform_conv2d_backward,
 }
 
 # Elementwise ops (torch's `pointwise` tag) cost 1 per output element unless listed here.
@@ -974,6 +1429,17 @@ ZERO_COST: frozenset[str] = frozenset(
     channel_shuffle native_channel_shuffle set resize _local_scalar_dense _conj resolve_conj
     resolve_neg positive nll_loss_backward nll_loss2d_backward _foreach_copy _foreach_zero
     unsafe_split unsafe_split_with_sizes unsafe_chunk select_backward slice_backward
+    """.split()
+)
+
+# Selection (comparisons that pick or order input elements; their index-only forms, argmax and
+# nms, are integer work) and the backwards of shape ops (they place a gradient in zeros): 0 FLOPs
+# by decision.
+ZERO_COST |= frozenset(
+    """
+    topk sort argsort msort kthvalue median nanmedian mode torchvision::nms select_backward
+    slice_backward diagonal_backward unsafe_split unsafe_split_with_sizes unsafe_chunk narrow
+    narrow_copy
     """.split()
 )
 
