@@ -25,11 +25,13 @@ prices is an error naming both sources, unless it is registered with ``override=
 
 **A formula** is called as ``formula(args, kwargs, out)`` with the op's actual arguments and
 output: real, meta or fake tensors, so it must read only shapes, dtypes and flags, never values.
-It returns a ``pytest_flopbudget.Cost(macs=..., other_flops=..., weight_uses=...)``: the
-multiply-accumulates, the other floating-point operations (FLOPs under the default convention
-are ``2 * macs + other_flops``), and optionally ``((weight_tensor, uses), ...)``, saying every
-element of that operand takes part in ``uses`` MACs, so that pruned weights lower the sparse
-counts. A formula that raises, or returns anything but a Cost, leaves the op listed as uncounted
+It returns a ``pytest_flopbudget.Cost(macs=..., other_flops=..., weight_uses=...,
+separate_weight_uses=...)``: the multiply-accumulates, the other floating-point operations
+(FLOPs under the default convention are ``2 * macs + other_flops``), and optionally
+``((operand, uses), ...)`` pairs saying every element of that operand takes part in ``uses``
+MACs, so that pruned weights lower the sparse counts: in ``weight_uses`` the operands of one
+product (the first that is a parameter decides), in ``separate_weight_uses`` weights that each
+have MACs of their own. A formula that raises, or returns anything but a Cost, leaves the op listed as uncounted
 with the reason (``mylib.op (formula failed: ZeroDivisionError: ...)``), so ``strict`` fails on
 it; the run goes on.
 """

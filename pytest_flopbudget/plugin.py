@@ -284,7 +284,12 @@ class FlopBudgetSession:
     def pytest_runtest_call(self, item: pytest.Item) -> Iterator[None]:
         state = item.stash.get(BUDGET_KEY, None)
         if state is None:
-            return (yield)
+            if not item.ihook.pytest_flopbudget_formulas.get_hookimpls():
+                return (yield)
+            from .registry import using
+
+            with using(_extensions(item)):  # its conftest formulas for profile() in the test
+                return (yield)
         from .counter import counting
         from .exports import totals
         from .registry import using

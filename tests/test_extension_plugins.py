@@ -132,6 +132,22 @@ def test_a_conftest_formula_counts_a_custom_op_under_the_marker_and_the_fixture(
     result.stdout.fnmatch_lines([f"*FLOP budget exceeded: {LINEAR + GELU_FLOPS} FLOPs > *"])
 
 
+def test_a_conftest_formula_serves_profile_in_an_unbudgeted_test_too(project):
+    project.makeconftest(GELU_CONFTEST)
+    project.makepyfile(
+        test_plain=f"""
+        import torch
+        import pytest_flopbudget
+        from flopmodels import GeluHead
+
+        def test_plain():
+            result = pytest_flopbudget.profile(GeluHead(), torch.randn({B}, {D}))
+            assert (result.flops, result.uncounted) == ({LINEAR + GELU_FLOPS}, {{}})
+        """
+    )
+    project.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
 def test_a_module_cost_hook_replaces_its_modules_inner_ops(project):
     project.makeconftest(
         """
