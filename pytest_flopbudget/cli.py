@@ -32,6 +32,7 @@ from typing import Any
 
 from .budget import human
 from .exports import versions
+from .registry import ExtensionError
 from .report import strict_message
 from .sources import SOURCES, BadInput, Loaded, load, one_line
 
@@ -203,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         text, uncounted = _run(args)
         print(text)
-    except BadInput as error:
+    except (BadInput, ExtensionError) as error:
         if args.debug:
             traceback.print_exc()
         print(f"flopbudget: error: {error}", file=sys.stderr)

@@ -31,9 +31,9 @@ separate_weight_uses=...)``: the multiply-accumulates, the other floating-point 
 ``((operand, uses), ...)`` pairs saying every element of that operand takes part in ``uses``
 MACs, so that pruned weights lower the sparse counts: in ``weight_uses`` the operands of one
 product (the first that is a parameter decides), in ``separate_weight_uses`` weights that each
-have MACs of their own. A formula that raises, or returns anything but a Cost, leaves the op listed as uncounted
-with the reason (``mylib.op (formula failed: ZeroDivisionError: ...)``), so ``strict`` fails on
-it; the run goes on.
+have MACs of their own. A formula that raises, or returns anything but a Cost, leaves the op
+listed as uncounted with the reason (``mylib.op (formula failed: ZeroDivisionError: ...)``),
+so ``strict`` fails on it; the run goes on.
 """
 
 from __future__ import annotations
