@@ -259,10 +259,12 @@ def _attention_backward(args, kwargs, out) -> Cost:
 
 
 def _linear_cost(rows: int, in_features: int, out_features: int, weight: Any, bias: bool) -> Cost:
+    """One projection of a fused block; its weight skips its own zeros, so a sum of several
+    (attention's Q, K, V and output projections) keeps each weight's sparse count."""
     return Cost(
         rows * in_features * out_features,
         rows * out_features if bias else 0,
-        ((weight, rows),),
+        separate_weight_uses=((weight, rows),),
     )
 
 

@@ -456,3 +456,17 @@ def test_counting_sees_a_pruning_mask_change_between_steps():
     # first step: half the 100 weights left; second: none
     assert counted.profile.sparse_macs == rows * 10 * 10 // 2 + 0
     assert counted.profile.macs == 2 * rows * 10 * 10
+
+
+def test_a_fused_attentions_sparse_count_sees_every_pruned_projection():
+    """nn.MultiheadAttention's fast path (one fused op): zeros in the output projection are
+    skipped as on the decomposed path, not only the first projection's."""
+    batch, length, dim = 2, 5, 16
+    attention = nn.MultiheadAttention(dim, 2, batch_first=True).eval()
+    with torch.no_grad():
+        attention.out_proj.weight[: dim // 2] = 0
+    x = torch.randn(batch, length, dim)
+    fused = profile(lambda: attention(x, x, x, need_weights=False))
+    assert "aten._native_multi_head_attention" in fused.ops
+    zeros = (dim // 2) * dim
+    assert fused.sparse_macs == fused.macs - zeros * batch * length
