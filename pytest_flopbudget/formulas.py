@@ -31,6 +31,10 @@ __all__ = [
     "conv_macs",
     "normalized_op_name",
     "per_output",
+    "recurrent_stack_cost",
+    "rnn_cell_flops",
+    "rnn_layer_flops",
+    "rnn_macs",
     "softmax_flops",
 ]
 
@@ -610,37 +614,25 @@ def _fused_gru_cell_backward(args, kwargs, out) -> Cost:
 
 
 def recurrent_stack_cost(
+    kind: str,
     positions: int,
     input_size: int,
     hidden: int,
     layers: int,
     directions: int,
-    gates: int,
-    cell_flops_per_unit: int,
+    biases: bool,
 ) -> Cost:
-    """A stacked recurrent layer over `positions` (time steps × batch rows): per position, layer
-    and direction, gates·h·(in + h) MACs (in = input_size in the first layer, directions·h after)
-    and `cell_flops_per_unit`·h other FLOPs."""
-    macs = 0
+    """A stacked RNN over `positions` rows (time steps × batch rows), counted as its float
+    layers are: `rnn_macs` and `rnn_layer_flops` for every layer and direction (the input width
+    is input_size in the first layer, directions·hidden after)."""
+    cost = Cost()
     for layer in range(layers):
-        layer_input = input_size if layer == 0 else directions * hidden
-        macs += gates * hidden * (layer_input + hidden)
-    other = layers * cell_flops_per_unit * hidden
-    return Cost(positions * directions * macs, positions * directions * other)
-
-
-def lstm_cell_flops_per_unit(biases: bool) -> int:
-    """An LSTM cell's elementwise work per hidden unit, as torch's decomposed float cell runs it:
-    the two bias adds (4 gates each), the sum of the two products (4), three sigmoids (4 each) and
-    a tanh (5) on the gates, c' = f·c + i·g (3), tanh(c') (5) and h' = o·tanh(c') (1)."""
-    return (8 if biases else 0) + 4 + 3 * 4 + 5 + 3 + 5 + 1
-
-
-def gru_cell_flops_per_unit(biases: bool) -> int:
-    """A GRU cell's elementwise work per hidden unit, as torch's decomposed float cell runs it:
-    the two bias adds (3 gates each), r and z (an add and a sigmoid each: 5 + 5), n = tanh(i_n +
-    r·h_n) (1 + 1 + 5) and h' = n + z·(h − n) (3)."""
-    return (6 if biases else 0) + 5 + 5 + 7 + 3
+        width = input_size if layer == 0 else directions * hidden
+        macs = rnn_macs(kind, positions, width, hidden)
+        cost += Cost(
+            directions * macs, directions * rnn_layer_flops(kind, positions, hidden, biases)
+        )
+    return cost
 
 
 def _quantized_conv(transposed: bool, fused: int = 0, packed_at: int = 1) -> Callable[..., Cost]:
@@ -688,14 +680,10 @@ def _quantized_lstm(args, kwargs, out) -> Cost:
     input_size, hidden = _shape(data)[-1], _shape(hx[1])[-1]
     if _shape(hx[0])[-1] != hidden:
         raise ValueError("an LSTM with projections: no formula")
+    directions = 2 if bidirectional else 1
+    positions = data.numel() // input_size
     return recurrent_stack_cost(
-        data.numel() // input_size,
-        input_size,
-        hidden,
-        layers,
-        2 if bidirectional else 1,
-        4,
-        lstm_cell_flops_per_unit(bool(has_biases)),
+        "lstm", positions, input_size, hidden, layers, directions, bool(has_biases)
     )
 
 
@@ -708,14 +696,10 @@ def _quantized_gru(args, kwargs, out) -> Cost:
     hx, rest = (args[2], args[4:]) if packed_sequence else (args[1], args[3:])
     has_biases, layers, bidirectional = rest[0], rest[1], rest[4]
     input_size = _shape(data)[-1]
+    directions = 2 if bidirectional else 1
+    positions, hidden = data.numel() // input_size, _shape(hx)[-1]
     return recurrent_stack_cost(
-        data.numel() // input_size,
-        input_size,
-        _shape(hx)[-1],
-        layers,
-        2 if bidirectional else 1,
-        3,
-        gru_cell_flops_per_unit(bool(has_biases)),
+        "gru", positions, input_size, hidden, layers, directions, bool(has_biases)
     )
 
 
