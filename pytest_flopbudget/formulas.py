@@ -1134,6 +1134,20 @@ def _deform_conv2d_backward(args, kwargs, out) -> Cost:
     return Cost(2 * forward.macs, 3 * forward.other_flops + grad.numel())
 
 
+# ---- losses: per element of the input (a mean's one division is not counted, as for mse_loss) --
+
+
+def _loss(per_element: int, input_at: int = 0, weights_at: tuple[int, ...] = ()) -> Callable:
+    """A loss (or its backward) of `per_element` FLOPs per element of the input at `input_at`,
+    plus 1 per element for each optional weight tensor present at `weights_at`."""
+
+    def cost(args, kwargs, out) -> Cost:
+        weights = sum(_present(args[i]) for i in weights_at if i < len(args))
+        return Cost(other_flops=(per_element + weights) * args[input_at].numel())
+
+    return cost
+
+
 FORMULAS: dict[str, Callable[..., Cost]] = {
     # matrix products (MACs)
     "mm": _complex_macs(_mm),
@@ -1211,6 +1225,17 @@ FORMULAS: dict[str, Callable[..., Cost]] = {
     "logsumexp": _per_input(4, 2),
     # losses and backward scatters
     "mse_loss": _per_input(3),
+    # losses: forward (difference, |·|, comparison, branch, sum ...) and backward, per element
+    "mse_loss_backward": _loss(2, input_at=1),
+    "smooth_l1_loss": _loss(5),
+    "smooth_l1_loss_backward": _loss(3, input_at=1),
+    "huber_loss": _loss(5),
+    "huber_loss_backward": _loss(3, input_at=1),
+    "binary_cross_entropy": _loss(7, weights_at=(2,)),
+    "binary_cross_entropy_backward": _loss(5, input_at=1, weights_at=(3,)),
+    "binary_cross_entropy_with_logits": _loss(6, weights_at=(2, 3)),
+    "soft_margin_loss": _loss(4),
+    "soft_margin_loss_backward": _loss(4, input_at=1),
     "nll_loss_forward": _nll_loss,
     "nll_loss2d_forward": _nll_loss,
     "embedding_dense_backward": _per_input(1),
