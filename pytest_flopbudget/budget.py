@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import numbers
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,6 +26,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LIMIT_KEYS",
+    "MAX_DEPTH",
+    "MAX_LIMIT",
+    "MAX_PERCENT",
+    "MAX_TEXT",
     "QUANTITIES",
     "Budget",
     "BudgetError",
@@ -35,12 +40,14 @@ __all__ = [
     "format_delta",
     "human",
     "matching_entries",
+    "parse_depth",
     "parse_limits",
     "parse_marker",
     "parse_percent",
     "parse_strict",
     "parse_value",
     "resolve",
+    "shown",
     "suggest",
 ]
 
@@ -80,10 +87,24 @@ _BYTE_UNITS: dict[str, int] = {
     "GiB": 2**30,
     "TiB": 2**40,
 }
+# Value strings are ASCII only (re.ASCII: \d is 0-9, \s is ASCII whitespace); no underscores,
+# no "nan" or "inf". A TOML or Python number may use underscores (1_000) on its own terms.
 _NUMBER = re.compile(
-    r"^\s*(?P<num>[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*(?P<unit>[A-Za-z]*)\s*$"
+    r"^\s*(?P<num>[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE](?P<exp>[+-]?\d+))?)"
+    r"\s*(?P<unit>[A-Za-z]*)\s*$",
+    re.ASCII,
 )
-_PERCENT = re.compile(r"^\s*(?P<num>[+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*%\s*$")
+_PERCENT = re.compile(r"^\s*(?P<num>[+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*%\s*$", re.ASCII)
+MAX_LIMIT: int = 10**30
+"""The largest limit, in base units (FLOPs, MACs, parameters, bytes)."""
+MAX_PERCENT: int = 10_000
+"""The largest percentage (tolerance, fail_on_increase, update_headroom): 10000% is 100x."""
+MAX_TEXT: int = 64
+"""The longest value string, in characters."""
+MAX_DEPTH: int = 64
+"""The deepest --flop-report-depth."""
+_MAX_EXPONENT = 400
+_SHOWN = 60
 _PREFIXES: tuple[tuple[str, int], ...] = (("T", 10**12), ("G", 10**9), ("M", 10**6), ("K", 10**3))
 
 
@@ -149,15 +170,62 @@ def suggest(key: str, candidates: list[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+def shown(value: object) -> str:
+    """``repr(value)`` for a message: at most about 60 characters, and never an exception (the
+    repr of a 5000-digit int raises)."""
+    try:
+        text = repr(value)
+    except Exception:  # a repr that raises is still bad input, not an internal error
+        if isinstance(value, int):  # over sys.get_int_max_str_digits()
+            digits = math.floor(abs(value).bit_length() * math.log10(2)) + 1
+            return f"<an int of about {digits} digits>"
+        return f"<{type(value).__name__}>"
+    if len(text) <= _SHOWN:
+        return text
+    return f"{text[: _SHOWN - 20]}...{text[-10:]} ({len(text)} characters)"
+
+
 def _invalid(key: str, value: object, source: str, reason: str) -> BudgetError:
-    return BudgetError(f"invalid value {value!r} for {key!r} in {source}: {reason}")
+    return BudgetError(f"invalid value {shown(value)} for {key!r} in {source}: {reason}")
 
 
-def _exact(number: float, key: str, source: str) -> Fraction:
-    """The decimal the user wrote: 8.3 is exactly 83/10, not the nearest binary float."""
-    if isinstance(number, float) and not math.isfinite(number):
-        raise _invalid(key, number, source, "must be a finite number")
-    return Fraction(repr(number)) if isinstance(number, float) else Fraction(number)
+def _is_bool(value: object) -> bool:
+    """Python's bool and numpy's (``np.bool_``, which is no ``numbers.Integral``)."""
+    return isinstance(value, bool) or type(value).__name__ in ("bool", "bool_")
+
+
+def _number(value: object, key: str, source: str) -> Fraction | None:
+    """The exact value of a number (int, float, Fraction, a numpy scalar: anything registered
+    as ``numbers.Real``); None when ``value`` is not a number. A float is the decimal it
+    prints as (8.3 is 83/10, not the nearest binary fraction); another real (``np.float32``)
+    is converted to float first."""
+    if _is_bool(value):
+        raise _invalid(key, value, source, "a boolean is not a number")
+    if isinstance(value, numbers.Integral):
+        return Fraction(int(value))
+    if isinstance(value, numbers.Rational):
+        return Fraction(int(value.numerator), int(value.denominator))
+    if not isinstance(value, numbers.Real):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise _invalid(key, value, source, "must be a finite number") from None
+    if not math.isfinite(number):
+        raise _invalid(key, value, source, "must be a finite number")
+    return Fraction(repr(number))  # np.float32(8.3) is its exact value, 8.300000190734863
+
+
+def _checked_text(text: str, key: str, source: str) -> str:
+    """A value string: at most :data:`MAX_TEXT` characters, ASCII only."""
+    if len(text) > MAX_TEXT:
+        raise _invalid(key, text, source, f"too long (at most {MAX_TEXT} characters)")
+    if not text.isascii():
+        char = next(c for c in text if not c.isascii())
+        raise _invalid(
+            key, text, source, f"non-ASCII character {char!r}; write numbers with the digits 0-9"
+        )
+    return text
 
 
 def _suffixes_for(quantity: str) -> dict[str, int]:
@@ -167,7 +235,7 @@ def _suffixes_for(quantity: str) -> dict[str, int]:
 def _string_amount(text: str, key: str, source: str) -> Fraction:
     quantity, multiplier = LIMIT_KEYS[key]
     suffixes = _suffixes_for(quantity)
-    match = _NUMBER.match(text)
+    match = _NUMBER.match(_checked_text(text, key, source))
     if match is None or match["unit"] not in suffixes:
         accepted = ", ".join(s for s in suffixes if s)
         raise _invalid(key, text, source, f"not a number with an optional unit suffix ({accepted})")
@@ -180,24 +248,32 @@ def _string_amount(text: str, key: str, source: str) -> Fraction:
             f"a unit suffix on a scaled key is ambiguous; write {base}={text!r} "
             f"or {key} as a plain number",
         )
+    if match["exp"] is not None and abs(int(match["exp"])) > _MAX_EXPONENT:
+        raise _invalid(key, text, source, f"the exponent must be within ±{_MAX_EXPONENT}")
     return Fraction(match["num"]) * suffixes[match["unit"]]
 
 
 def _amount(value: object, key: str, source: str) -> Fraction:
-    if isinstance(value, bool):
-        raise _invalid(key, value, source, "a boolean is not a number")
-    if isinstance(value, (int, float)):
-        return _exact(value, key, source)
     if isinstance(value, str):
         return _string_amount(value, key, source)
-    raise _invalid(key, value, source, 'must be a positive number or a string such as "25.6M"')
+    number = _number(value, key, source)
+    if number is None:
+        raise _invalid(key, value, source, 'must be a positive number or a string such as "25.6M"')
+    return number
 
 
 def parse_value(key: str, value: object, source: str) -> int:
-    """``value`` of budget ``key`` in base units, rounded up; :class:`BudgetError` if invalid."""
+    """``value`` of budget ``key`` in base units, rounded up; :class:`BudgetError` if invalid.
+
+    A value is a number (int, float, a numpy scalar; never a bool) or a string of ASCII digits
+    with an optional SI suffix (``"25.6M"``; on ``max_param_bytes`` also ``"25MB"``,
+    ``"1.5GiB"``); it must be positive and at most :data:`MAX_LIMIT` in base units.
+    """
     amount = _amount(value, key, source) * LIMIT_KEYS[key][1]
     if amount <= 0:
         raise _invalid(key, value, source, "must be positive")
+    if amount > MAX_LIMIT:
+        raise _invalid(key, value, source, "too large (a limit is at most 1e30 in base units)")
     return math.ceil(amount)
 
 
@@ -211,7 +287,7 @@ def _unknown_key(key: object, source: str, accepted: list[str]) -> BudgetError:
 def parse_limits(mapping: Mapping[str, object], source: str) -> dict[str, Limit]:
     """Validate budget keys and values from one source; the result is keyed by quantity."""
     if not isinstance(mapping, Mapping):
-        raise BudgetError(f"budget in {source} must be a table of keys, got {mapping!r}")
+        raise BudgetError(f"budget in {source} must be a table of keys, got {shown(mapping)}")
     limits: dict[str, Limit] = {}
     for key, value in mapping.items():
         if key not in LIMIT_KEYS:
@@ -227,19 +303,40 @@ def parse_limits(mapping: Mapping[str, object], source: str) -> dict[str, Limit]
 
 
 def parse_percent(value: object, key: str, source: str) -> float:
-    """``"5%"`` or a plain number of percent (``5``) as a fraction (0.05); never negative."""
+    """``"5%"`` or a plain number of percent (``5``, ``np.float64(5)``) as a fraction (0.05);
+    from 0% to :data:`MAX_PERCENT` %. A string is ASCII digits, an optional decimal point and
+    ``%`` (no exponent)."""
     if isinstance(value, str):
-        match = _PERCENT.match(value)
+        match = _PERCENT.match(_checked_text(value, key, source))
         if match is None:
             raise _invalid(key, value, source, 'must be a percentage such as "5%"')
         percent = Fraction(match["num"])
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        percent = _exact(value, key, source)
     else:
-        raise _invalid(key, value, source, 'must be a percentage such as "5%"')
+        number = None if _is_bool(value) else _number(value, key, source)
+        if number is None:
+            raise _invalid(key, value, source, 'must be a percentage such as "5%"')
+        percent = number
     if percent < 0:
         raise _invalid(key, value, source, "must not be negative")
+    if percent > MAX_PERCENT:
+        raise _invalid(key, value, source, f"must be at most {MAX_PERCENT}%")
     return float(percent / 100)
+
+
+def parse_depth(value: object, key: str, source: str) -> int:
+    """A depth (``--flop-report-depth``): an int or a string of ASCII digits, 0 to 64."""
+    if isinstance(value, str):
+        text = _checked_text(value, key, source).strip()
+        if not text.isdigit():
+            raise _invalid(key, value, source, "must be a whole number such as 2")
+        depth = int(text)
+    elif isinstance(value, numbers.Integral) and not _is_bool(value):
+        depth = int(value)
+    else:
+        raise _invalid(key, value, source, "must be a whole number such as 2")
+    if not 0 <= depth <= MAX_DEPTH:
+        raise _invalid(key, value, source, f"must be from 0 to {MAX_DEPTH}")
+    return depth
 
 
 def parse_strict(value: object, key: str, source: str) -> bool:

@@ -38,6 +38,7 @@ from pytest_flopbudget.budget import (
     parse_marker,
     parse_percent,
     parse_strict,
+    shown,
     suggest,
 )
 
@@ -125,7 +126,9 @@ def _unknown_key(path: Path, table: str, key: str, accepted: list[str]) -> pytes
 def _read_toml(path: Path) -> dict:
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        # tomllib raises ValueError (not TOMLDecodeError) for an int over 4300 digits and
+        # RecursionError for arrays nested thousands deep: bad input all the same
         raise _error(path, f"invalid TOML: {exc}") from None
 
 
@@ -157,7 +160,7 @@ def _count(path: Path, value: object) -> str:
         hint = suggest(value, list(COUNT_CONVENTIONS)) if isinstance(value, str) else ""
         raise _error(
             path,
-            f"{_TOP} key 'count' must be one of 'all', 'matmul', got {value!r}{hint}",
+            f"{_TOP} key 'count' must be one of 'all', 'matmul', got {shown(value)}{hint}",
         )
     return value
 
@@ -169,7 +172,7 @@ def _entry(path: Path, pattern: object, table: object) -> TestEntry:
     if not isinstance(table, dict):
         raise _error(
             path,
-            f"[tool.flopbudget.tests] key {pattern!r} must be a table {name}, got {table!r}",
+            f"[tool.flopbudget.tests] key {pattern!r} must be a table {name}, got {shown(table)}",
         )
     for key, value in table.items():
         if isinstance(value, dict):
@@ -196,7 +199,7 @@ def _tests(path: Path, tests: object) -> tuple[TestEntry, ...]:
         raise _error(
             path,
             f"{_TOP} key 'tests' must be a table of tables such as "
-            f'[tool.flopbudget.tests."tests/test_x.py::test_a"], got {tests!r}',
+            f'[tool.flopbudget.tests."tests/test_x.py::test_a"], got {shown(tests)}',
         )
     return tuple(_entry(path, pattern, table) for pattern, table in tests.items())
 
@@ -204,10 +207,10 @@ def _tests(path: Path, tests: object) -> tuple[TestEntry, ...]:
 def _section(path: Path, data: dict) -> dict | None:
     tool = data.get("tool", {})
     if not isinstance(tool, dict):
-        raise _error(path, f"[tool] must be a table, got {tool!r}")
+        raise _error(path, f"[tool] must be a table, got {shown(tool)}")
     section = tool.get("flopbudget")
     if section is not None and not isinstance(section, dict):
-        raise _error(path, f"{_TOP} must be a table, got {section!r}")
+        raise _error(path, f"{_TOP} must be a table, got {shown(section)}")
     return section
 
 

@@ -22,6 +22,7 @@ import pytest
 
 from .budget import Budget, BudgetError, budgeted_by_config, check, parse_percent, resolve
 from .config import Config, find_pyproject, load_config, validate_marker
+from .lastrun import LAST_RUN_KEY, SEEN_KEY, read_last_run, read_seen
 
 if TYPE_CHECKING:
     from .counter import Counting
@@ -40,7 +41,6 @@ MARKER_HELP = (
     "max_gflops, max_tflops, max_macs, max_gmacs, max_params, max_nonzero_params, "
     "max_sparse_flops, max_param_bytes, tolerance, strict."
 )
-LAST_RUN_KEY = "flopbudget/last-run"
 REPORT_ATTRIBUTE = "flopbudget"
 
 
@@ -119,7 +119,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--flop-report-depth",
-        type=int,
+        type=_report_depth,
         default=2,
         metavar="N",
         help="module levels below the model in --flop-report's tree (default 2)",
@@ -156,6 +156,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="fail every budgeted test that ran ops with no cost formula (their FLOPs would be "
         "a lower bound), as strict = true in pyproject.toml does",
     )
+
+
+def _report_depth(text: str) -> int:
+    """--flop-report-depth's value: ASCII digits, 0 to 64 (argparse makes an error of it a
+    usage error)."""
+    import argparse
+
+    from .budget import parse_depth
+
+    try:
+        return parse_depth(text, "--flop-report-depth", "the command line")
+    except BudgetError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -236,7 +249,8 @@ class FlopBudgetSession:
             except BudgetError as error:
                 raise pytest.UsageError(str(error)) from None
         cache = getattr(config, "cache", None)
-        self.last_run: dict[str, dict] = (cache.get(LAST_RUN_KEY, {}) if cache else {}) or {}
+        self.last_run: dict[str, dict] = read_last_run(cache.get(LAST_RUN_KEY, {}) if cache else {})
+        self.seen = read_seen(cache.get(SEEN_KEY, None) if cache else None)
         baseline = config.getoption("flop_baseline")
         if baseline:
             from .exports import BaselineError, load_baseline
@@ -374,12 +388,22 @@ class FlopBudgetSession:
             result = update_pyproject(self.pyproject, self.settings, rows, pinned, collected)
             self.messages += result.lines(self.pyproject)
         cache = getattr(self.config, "cache", None)
-        if cache is not None and rows:
-            from .exports import totals
+        if cache is not None:
+            self._remember(cache, rows)
 
-            remembered = dict(self.last_run)
-            remembered.update({row.nodeid: totals(row) for row in rows})
-            cache.set(LAST_RUN_KEY, remembered)
+    def _remember(self, cache: pytest.Cache, rows: list[TestRow]) -> None:
+        """This run's totals over the last run's, pruned (see lastrun.py)."""
+        from .exports import totals
+        from .lastrun import remember
+
+        measured = {row.nodeid: totals(row) for row in rows}
+        full_run = _full_run(self.config)
+        if not measured and not full_run:
+            return
+        kept = remember(self.last_run, self.seen, measured, self.collected, full_run)
+        if measured or kept.last_run != self.last_run:
+            cache.set(LAST_RUN_KEY, kept.last_run)
+            cache.set(SEEN_KEY, kept.seen_value())
 
     def _write_report(self, kind: str, path: Path, rows: list[TestRow]) -> None:
         path = path if path.is_absolute() else self.config.invocation_params.dir / path
