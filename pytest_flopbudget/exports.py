@@ -382,7 +382,13 @@ def markdown_report(
     failing = ("over", "grew", "uncounted")
     ordered = sorted(
         (row for row in rows if not unchanged(row)),
-        key=lambda r: (_base(statuses[r.nodeid]) not in failing, -change(r), r.nodeid),
+        key=lambda r: (
+            failing.index(_base(statuses[r.nodeid]))
+            if _base(statuses[r.nodeid]) in failing
+            else len(failing),
+            -change(r),
+            r.nodeid,
+        ),
     )
     same = len(rows) - len(ordered)
     ops_changed = {}
@@ -425,15 +431,17 @@ def markdown_report(
         not_shown.append(f"{same} unchanged test{'' if same == 1 else 's'}")
     if not_shown:
         lines += ["", " and ".join(not_shown) + " not shown."]
-    uncounted = [row for row in ordered[:MARKDOWN_ROWS] if row.uncounted]
-    if uncounted:
+    uncounted = [row for row in sorted(rows, key=lambda r: r.nodeid) if row.uncounted]
+    if uncounted:  # every test's, the unchanged ones' too
         lines += [
             "",
             f"Ops with no cost formula (these FLOPs, marked {LOWER_BOUND}, are a lower bound):",
         ]
-        for row in uncounted:
+        for row in uncounted[:MARKDOWN_ROWS]:
             listed = ", ".join(f"`{name}` ×{calls}" for name, calls in row.uncounted.items())
             lines.append(f"- `{row.nodeid}`: {listed}")
+        if len(uncounted) > MARKDOWN_ROWS:
+            lines.append(f"- … and {len(uncounted) - MARKDOWN_ROWS} more tests")
     if ops_changed:
         lines += ["", f"† The set of ops changed since {compared} (a delta may come from it):"]
         lines += [f"- `{nodeid}`: {text}" for nodeid, text in list(ops_changed.items())[:50]]
