@@ -13,6 +13,7 @@ import json
 import re
 import textwrap
 from importlib.metadata import version
+from pathlib import Path
 
 import pytest
 import torch  # noqa: F401  (imported once: pytester's in-process runs drop what they import)
@@ -142,7 +143,7 @@ def make_baseline(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) ->
     return json.loads((pytester.path / "base.json").read_text(encoding="utf-8"))
 
 
-# --- 1. why it grew -----------------------------------------------------------------------------
+# --- 1. why it grew -------------------------------------------------------------------------------
 
 
 def test_json_report_v2_keeps_each_tests_module_tree_and_op_totals(pytester, monkeypatch):
@@ -218,7 +219,7 @@ def test_markdown_shows_module_deltas_in_a_details_block_per_grown_test(pytester
     assert "<code>test_x.py::test_same</code>" not in text  # unchanged: no block
 
 
-# --- 2. what changed besides the model -------------------------------------------------------------
+# --- 2. what changed besides the model ------------------------------------------------------------
 
 
 def test_a_baseline_from_another_torch_is_noted_in_the_summary_and_markdown(pytester, monkeypatch):
@@ -282,7 +283,7 @@ def test_tests_whose_set_of_ops_changed_are_marked(pytester, monkeypatch):
     assert "- `test_x.py::test_ops`: new aten.relu" in lines
 
 
-# --- 3. a Markdown report a reviewer trusts --------------------------------------------------------
+# --- 3. a Markdown report a reviewer trusts -------------------------------------------------------
 
 
 def test_markdown_starts_with_the_verdict_and_names_baseline_and_threshold(pytester, monkeypatch):
@@ -317,7 +318,7 @@ def test_markdown_verdict_when_everything_is_within_budget(pytester):
     )
 
 
-# --- output bounds -------------------------------------------------------------------------------
+# --- output bounds --------------------------------------------------------------------------------
 
 
 def test_many_gone_tests_give_a_capped_line_and_a_markdown_under_one_mib(pytester, monkeypatch):
@@ -353,7 +354,7 @@ def test_markdown_caps_its_rows_and_counts_the_rest():
     assert f"{600 - MARKDOWN_ROWS} more changed tests and 10 unchanged tests not shown." in text
 
 
-# --- the registry's fingerprint --------------------------------------------------------------------
+# --- the registry's fingerprint -------------------------------------------------------------------
 
 
 def test_fingerprint_follows_the_formulas_not_the_registry_object():
@@ -428,13 +429,13 @@ def test_diff_exits_2_on_bad_input_with_one_line_on_stderr(two_reports, capsys, 
     broken = base + ".broken"
     args = ["diff", base, broken]
     if case == "not-json":
-        open(broken, "w").write("{nope")  # noqa: SIM115
+        Path(broken).write_text("{nope")
     elif case == "wrong-schema":
-        open(broken, "w").write('{"tests": []}')  # noqa: SIM115
+        Path(broken).write_text('{"tests": []}')
     elif case == "bad-totals":
-        report = json.loads(open(new).read())  # noqa: SIM115
+        report = json.loads(Path(new).read_text())
         report["tests"][0]["totals"]["flops"] = "abc"
-        open(broken, "w").write(json.dumps(report))  # noqa: SIM115
+        Path(broken).write_text(json.dumps(report))
     elif case == "bad-pct":
         args = ["diff", base, new, "--fail-on-increase", "lots"]
     elif case == "one-file":
