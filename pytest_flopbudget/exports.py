@@ -431,8 +431,9 @@ def markdown_report(
         not_shown.append(f"{same} unchanged test{'' if same == 1 else 's'}")
     if not_shown:
         lines += ["", " and ".join(not_shown) + " not shown."]
-    uncounted = [row for row in sorted(rows, key=lambda r: r.nodeid) if row.uncounted]
-    if uncounted:  # every test's, the unchanged ones' too
+    hidden = sorted((row for row in rows if unchanged(row)), key=lambda r: r.nodeid)
+    uncounted = [row for row in [*ordered, *hidden] if row.uncounted]
+    if uncounted:  # in the table's order, then the unchanged tests
         lines += [
             "",
             f"Ops with no cost formula (these FLOPs, marked {LOWER_BOUND}, are a lower bound):",
