@@ -2,6 +2,7 @@
 
     flopbudget MODEL --input-shape 1,3,224,224 [--input-shape ...] [--dtype float32] [--meta]
                [--count all|matmul] [--depth N] [--json | --print-budget] [--strict]
+    flopbudget diff BASE.json NEW.json [--fail-on-increase PCT]   (see pytest_flopbudget.diff)
 
 MODEL is an import spec ``package.module:attr``, a TorchScript archive, a ``torch.export``
 program, a pickled whole module (loaded only with ``--trust-pickle``) or a ``state_dict`` file
@@ -114,7 +115,9 @@ def _parser() -> argparse.ArgumentParser:
             "a TorchScript archive (torch.jit.save), a torch.export program (.pt2), a pickled "
             "module (torch.save(model), needs --trust-pickle) or a state_dict file. "
             "Exit status: 0 counted, 2 usage error or bad input, 1 internal error, "
-            "3 (with --strict) counted but some ops have no cost formula."
+            "3 (with --strict) counted but some ops have no cost formula. "
+            "To compare two JSON reports: flopbudget diff BASE.json NEW.json "
+            "[--fail-on-increase PCT]."
         ),
     )
     parser.add_argument("model", metavar="MODEL", help="what to count (see below)")
@@ -196,9 +199,14 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the exit status (0 counted, 2 bad input, 1 internal error,
     3 uncounted ops under --strict)."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["diff"]:  # a MODEL file named diff is given as ./diff
+        from .diff import main as diff_main
+
+        return diff_main(arguments[1:])
     parser = _parser()
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(arguments)
     except SystemExit as exit_:  # --help (0) or a usage error (2): argparse already printed
         return exit_.code if isinstance(exit_.code, int) else EXIT_BAD_INPUT
     try:

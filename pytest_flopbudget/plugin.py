@@ -41,6 +41,8 @@ MARKER_HELP = (
     "max_gflops, max_tflops, max_macs, max_gmacs, max_params, max_nonzero_params, "
     "max_sparse_flops, max_param_bytes, tolerance, strict."
 )
+# the last run's module trees, op totals and fingerprints ({"context": ..., "tests": {...}})
+LAST_RUN_DETAIL_KEY = "flopbudget/last-run-detail"
 REPORT_ATTRIBUTE = "flopbudget"
 
 
@@ -263,6 +265,23 @@ class FlopBudgetSession:
             self.compared_with = f"baseline {baseline}"
         else:
             self.previous, self.against, self.compared_with = self.last_run, "last", "last run"
+        self.baseline_source = baseline or ""
+        self._load_details(cache, baseline)
+
+    def _load_details(self, cache: Any, baseline: str | None) -> None:
+        """The earlier run's test entries (module trees, ops, fingerprints) and how it was made:
+        the baseline's, or the last run's from the cache."""
+        self.last_run_detail: dict = (cache.get(LAST_RUN_DETAIL_KEY, {}) if cache else {}) or {}
+        if baseline:
+            from .exports import BaselineError, baseline_details
+
+            try:
+                self.previous_context, self.previous_details = baseline_details(Path(baseline))
+            except BaselineError as error:
+                raise pytest.UsageError(str(error)) from None
+        else:
+            self.previous_context = self.last_run_detail.get("context") or {}
+            self.previous_details = self.last_run_detail.get("tests") or {}
 
     # ---- collection: which tests are budgeted, with what budget --------------------------
 
@@ -306,7 +325,7 @@ class FlopBudgetSession:
                 return (yield)
         from .counter import counting
         from .exports import totals
-        from .registry import using
+        from .registry import fingerprint_for, using
         from .report import build_row, failure_text, growth_messages, measured
 
         # The test's own failure propagates from the yield and wins over any budget.
@@ -330,6 +349,7 @@ class FlopBudgetSession:
             pinned=state.pinned,
             detail_depth=self.depth if self.terminal_report else None,
             strict=state.budget.strict or self.strict,
+            fingerprint=fingerprint_for(state.extensions),
         )
         item.stash[ROW_KEY] = row.to_dict()
         for key, value in totals(row).items():
@@ -344,8 +364,22 @@ class FlopBudgetSession:
             )
         over_budget = row.violations and not (self.disabled or self.updating)
         if over_budget or (row.strict_failure and not self.disabled):
-            pytest.fail(failure_text(row), pytrace=False)
+            pytest.fail(failure_text(row, self._module_changes(row)), pytrace=False)
         return result
+
+    def _module_changes(self, row: TestRow) -> list[str]:
+        """The lines naming the modules whose FLOPs changed most against the earlier run."""
+        before = self.previous_details.get(row.nodeid)
+        if before is None:
+            return []
+        from .deltas import change_lines, module_changes
+        from .exports import row_detail
+
+        found = change_lines(module_changes(before, row_detail(row)))
+        over = "the last run" if self.against == "last" else "the baseline"
+        return (
+            [f"FLOPs by module against {over}:", *(f"  {line}" for line in found)] if found else []
+        )
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
@@ -404,10 +438,50 @@ class FlopBudgetSession:
         if measured or kept.last_run != self.last_run:
             cache.set(LAST_RUN_KEY, kept.last_run)
             cache.set(SEEN_KEY, kept.seen_value())
+            self._remember_details(cache, rows, kept.last_run)
+
+    def _remember_details(self, cache: Any, rows: list[TestRow], remembered: dict) -> None:
+        """The last-run detail cache: this run's entries over the earlier ones, only for the
+        tests the last-run cache still holds (each tree is already bounded)."""
+        from .exports import row_detail, run_context
+
+        tests = dict(self.last_run_detail.get("tests") or {})
+        tests.update({row.nodeid: row_detail(row) for row in rows})
+        tests = {nodeid: entry for nodeid, entry in tests.items() if nodeid in remembered}
+        context = run_context(rows, self.settings.count)
+        cache.set(LAST_RUN_DETAIL_KEY, {"context": context, "tests": tests})
+
+    def _summary_notes(self, rows: list[TestRow]) -> list[str]:
+        """Under the summary: the gone tests (capped), a line when the earlier run counted with
+        another torch, plugin, convention or formulas, and the tests whose set of ops changed."""
+        from .deltas import counter_note, ops_change, ops_change_text
+        from .exports import GONE_SHOWN, capped, row_detail, run_context
+
+        lines = []
+        gone = self._gone()
+        if gone:
+            count = f" ({len(gone)})" if len(gone) > GONE_SHOWN else ""
+            lines.append(f"gone since the baseline{count}: {capped(gone)}")
+        label = "baseline" if self.against == "baseline" else "last run"
+        note = counter_note(self.previous_context, run_context(rows, self.settings.count), label)
+        if note:
+            lines.append(f"flop budget: {note}")
+        changed = []
+        for row in sorted(rows, key=lambda r: r.nodeid):
+            before = self.previous_details.get(row.nodeid)
+            added, removed = ops_change(before, row_detail(row)) if before else ([], [])
+            if added or removed:
+                changed.append(f"  {row.nodeid}: {ops_change_text(added, removed)}")
+        if changed:
+            lines.append(f"ops changed since the {label} (a delta may come from them):")
+            lines += changed[:GONE_SHOWN]
+            if len(changed) > GONE_SHOWN:
+                lines.append(f"  … and {len(changed) - GONE_SHOWN} more")
+        return lines
 
     def _write_report(self, kind: str, path: Path, rows: list[TestRow]) -> None:
         path = path if path.is_absolute() else self.config.invocation_params.dir / path
-        from .exports import json_report, markdown_report
+        from .exports import commit, json_report, markdown_report, run_context
 
         path.parent.mkdir(parents=True, exist_ok=True)
         if kind == "json":
@@ -418,10 +492,21 @@ class FlopBudgetSession:
                 self.settings.count,
                 self.compared_with,
                 self._gone(),
+                commit(self.config.rootpath),
             )
             path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         else:
-            text = markdown_report(rows, self.previous, self.against, self._gone())
+            text = markdown_report(
+                rows,
+                self.previous,
+                self.against,
+                self._gone(),
+                details=self.previous_details,
+                context=self.previous_context,
+                now=run_context(rows, self.settings.count),
+                threshold=self.fail_on_increase,
+                source=self.baseline_source,
+            )
             summary = os.environ.get("GITHUB_STEP_SUMMARY")
             appending = bool(summary) and Path(summary).resolve() == path.resolve()
             with path.open("a" if appending else "w", encoding="utf-8") as stream:
@@ -446,9 +531,8 @@ class FlopBudgetSession:
                 terminalreporter.write_sep("=", "flop budget")
             for line in lines:
                 terminalreporter.write_line(line)
-            gone = self._gone()
-            if gone:
-                terminalreporter.write_line(f"gone since the baseline: {', '.join(gone)}")
+            for line in self._summary_notes(rows):
+                terminalreporter.write_line(line)
         if self.terminal_report:
             for row in sorted(rows, key=lambda r: r.nodeid):
                 terminalreporter.write_sep("-", "flop report")

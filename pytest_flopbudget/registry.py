@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+import hashlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,8 @@ __all__ = [
     "Formula",
     "Registry",
     "current",
+    "fingerprint",
+    "fingerprint_for",
     "register_formula",
     "using",
 ]
@@ -343,3 +346,81 @@ def for_pytest(ihook: Any) -> Extensions:
         module_cost = _first_cost(callers) if callers else None
         extensions = _for_pytest_cache[key] = Extensions(registry, module_cost)
     return extensions
+
+
+def _describe(value: Any, depth: int = 0) -> str:
+    """A stable text of a formula: its module and qualified name, and for a function a hash of
+    its bytecode, constants, names and closure values (a factory's closures differ only there);
+    nested functions and `functools.partial` are followed a few levels down."""
+    if depth > 4:
+        return type(value).__qualname__
+    if isinstance(value, functools.partial):
+        arguments = repr((value.args, sorted(value.keywords.items())))
+        return f"partial({_describe(value.func, depth + 1)}, {arguments})"
+    if isinstance(value, (int, float, str, bytes, bool, type(None))):
+        return repr(value)
+    if isinstance(value, (tuple, list)):
+        return type(value).__name__ + "(" + ",".join(_describe(v, depth + 1) for v in value) + ")"
+    code = getattr(value, "__code__", None)
+    qualname = getattr(value, "__qualname__", type(value).__qualname__)
+    name = f"{getattr(value, '__module__', '?')}.{qualname}"
+    if code is None:
+        return name
+    cells = [
+        _describe(cell.cell_contents, depth + 1)
+        for cell in (value.__closure__ or ())
+        if _filled(cell)
+    ]
+    return f"{name}[{_code_digest(code)};{','.join(cells)}]"
+
+
+def _filled(cell: Any) -> bool:
+    try:
+        cell.cell_contents  # noqa: B018
+    except ValueError:  # an empty cell
+        return False
+    return True
+
+
+def _constant_text(constant: Any) -> str:
+    if hasattr(constant, "co_code"):
+        return _code_digest(constant)
+    if isinstance(constant, frozenset):  # its order follows string hashing: sort it
+        return "frozenset(" + ",".join(sorted(map(_constant_text, constant))) + ")"
+    if isinstance(constant, tuple):
+        return "(" + ",".join(map(_constant_text, constant)) + ")"
+    return repr(constant)
+
+
+def _code_digest(code: Any) -> str:
+    digest = hashlib.sha256(code.co_code)
+    for constant in code.co_consts:
+        digest.update(_constant_text(constant).encode())
+    digest.update(repr(code.co_names).encode())
+    return digest.hexdigest()[:16]
+
+
+def fingerprint(registry: Registry | None = None) -> str:
+    """A short hash of the formulas a registry prices ops with (by default the one a count
+    would use now): over its sorted entries, each op's key, whether it is built in, and its
+    formula's module, qualified name and code. Another formula for any op, a user's included,
+    gives another fingerprint; so may another Python version (the code is its bytecode). The
+    source's text (a conftest's path) is left out, so two checkouts of one project agree."""
+    registry = registry if registry is not None else current()[0]
+    cached = registry.__dict__.get("_fingerprint")
+    if cached is None:
+        digest = hashlib.sha256()
+        for key in sorted(registry.entries):
+            entry = registry.entries[key]
+            builtin = "builtin" if entry.source == BUILTIN_SOURCE else "added"
+            digest.update(f"{key}\0{builtin}\0{_describe(entry.formula)}\n".encode())
+        cached = registry.__dict__["_fingerprint"] = digest.hexdigest()[:12]
+    return cached
+
+
+def fingerprint_for(extensions: Extensions | None) -> str:
+    """The fingerprint of what a pytest test counts with: the installed registry, its
+    conftests' formulas and `register_formula`'s."""
+    if extensions is None:
+        return fingerprint(_base())
+    return fingerprint(_with_process(extensions.registry))

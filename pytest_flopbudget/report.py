@@ -36,6 +36,7 @@ STATUSES = ("over", "grew", "uncounted", "no-torch-work", "new", "ok")
 LOWER_BOUND = "≥"  # marks the FLOPs of a test that ran ops with no cost formula
 TOP_MODULES = 5
 FOLD_AFTER = 8  # children shown per module in the detailed tree; the rest fold into "other"
+TREE_LIMIT = 200  # modules kept per test for the reports' module tree: the costliest first
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,11 @@ class TestRow:
     modules: list[tuple[str, str, int, int, int, int]] = field(default_factory=list)
     ops: list[tuple[str, int, int, int]] = field(default_factory=list)
     strict_failure: str = ""  # under strict, the line naming the ops with no cost formula
+    # the module tree the reports keep (every module that ran, at most TREE_LIMIT, the
+    # costliest first), how many modules it left out, and the formulas' fingerprint
+    tree: list[tuple[str, str, int, int, int, int]] = field(default_factory=list)
+    tree_left_out: int = 0
+    fingerprint: str = ""
 
     @property
     def failure_lines(self) -> list[str]:
@@ -77,7 +83,7 @@ class TestRow:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TestRow:
         values = dict(data)
-        for key in ("top_modules", "modules", "ops"):
+        for key in ("top_modules", "modules", "ops", "tree"):
             values[key] = [tuple(m) for m in values.get(key, [])]
         return cls(**values)
 
@@ -114,6 +120,14 @@ def _module_detail(profiles: Sequence[Profile], depth: int) -> list[tuple]:
                 row[3] += m.macs
                 row[4] += m.flops
     return [tuple(row) for row in merged.values()]
+
+
+def _tree(profiles: Sequence[Profile]) -> tuple[list[tuple], int]:
+    """Every module that ran (over all recordings), the costliest first, at most TREE_LIMIT;
+    and how many were left out."""
+    merged = _module_detail(profiles, depth=10**9)
+    ordered = sorted(merged, key=lambda m: (-m[4], m[0]))
+    return ordered[:TREE_LIMIT], max(len(ordered) - TREE_LIMIT, 0)
 
 
 def _op_detail(profiles: Sequence[Profile]) -> list[tuple[str, int, int, int]]:
@@ -167,6 +181,7 @@ def build_row(
     pinned: bool = False,
     detail_depth: int | None = None,
     strict: bool = False,
+    fingerprint: str = "",
 ) -> TestRow:
     """The row of one test; `detail_depth` (when a detailed report is wanted) keeps the module
     tree down to that depth and the op table; under `strict`, ops with no cost formula make a
@@ -175,6 +190,7 @@ def build_row(
     modules = sorted(
         (m for p in profiles for m in p.top_modules(TOP_MODULES)), key=lambda m: -m.flops
     )[:TOP_MODULES]
+    tree, tree_left_out = _tree(profiles)
     uncounted: dict[str, int] = {}
     for p in profiles:
         for name, calls in p.uncounted.items():
@@ -197,8 +213,11 @@ def build_row(
         uncounted=uncounted,
         pinned=pinned,
         modules=_module_detail(profiles, detail_depth) if detail_depth is not None else [],
-        ops=_op_detail(profiles) if detail_depth is not None else [],
+        ops=_op_detail(profiles),
         strict_failure=strict_message(uncounted) if strict and uncounted else "",
+        tree=tree,
+        tree_left_out=tree_left_out,
+        fingerprint=fingerprint,
     )
 
 
@@ -223,12 +242,15 @@ def delta(now: int | None, before: int | None) -> float | None:
     return now / before - 1
 
 
-def failure_text(row: TestRow) -> str:
-    """One line per exceeded limit (and the strict line), then the costliest modules and any
+def failure_text(row: TestRow, changes: Sequence[str] = ()) -> str:
+    """One line per exceeded limit (and the strict line), then `changes` (the modules whose
+    FLOPs changed most against the baseline or last run), the costliest modules and any
     uncounted ops."""
     lines = list(row.failure_lines)
     if row.violated_limits:
         lines.append("(" + "; ".join(row.violated_limits) + ")")
+    if changes:
+        lines += ["", *changes]
     if row.top_modules:
         lines += ["", f"top modules by FLOPs ({row.count} convention):"]
         width = max(len(f"{name} ({kind})") for name, kind, _ in row.top_modules)

@@ -319,10 +319,10 @@ def test_json_report_follows_the_documented_schema_with_exact_totals(pytester):
     report = load_json(pytester, "out/report.json")
 
     assert list(report) == [
-        *("schema", "schema_version", "created", "plugin_version", "torch_version"),
+        *("schema", "schema_version", "created", "commit", "plugin_version", "torch_version"),
         *("python_version", "count", "compared_with", "tests", "gone"),
     ]
-    assert (report["schema"], report["schema_version"]) == ("pytest-flopbudget/report", 1)
+    assert (report["schema"], report["schema_version"]) == ("pytest-flopbudget/report", 2)
     assert report["plugin_version"] == version("pytest-flopbudget")
     assert report["torch_version"] == version("torch")
     assert report["python_version"] == platform.python_version()
@@ -332,9 +332,12 @@ def test_json_report_follows_the_documented_schema_with_exact_totals(pytester):
     over, two = report["tests"]  # sorted by node id; the unbudgeted test is not there
     entry_keys = [
         *("nodeid", "location", "outcome", "status", "totals", "budget", "violations"),
-        *("previous", "delta", "top_modules", "uncounted"),
+        *("previous", "delta", "top_modules", "modules", "modules_left_out", "ops"),
+        *("uncounted", "fingerprint"),
     ]
     assert list(over) == list(two) == entry_keys
+    fingerprint = over.pop("fingerprint")
+    assert re.fullmatch("[0-9a-f]{12}", fingerprint) and two.pop("fingerprint") == fingerprint
     assert over == {
         "nodeid": "test_x.py::test_over",
         "location": f"test_x.py:{definition_line(source, 'test_over')}",
@@ -353,6 +356,18 @@ def test_json_report_follows_the_documented_schema_with_exact_totals(pytester):
         "previous": None,
         "delta": {"budget": pytest.approx(FLOPS / 500 - 1), "flops": None, "params": None},
         "top_modules": [],  # one module holding all the work says nothing
+        "modules": [
+            {
+                "name": "Linear",
+                "type": "Linear",
+                "calls": 1,
+                "macs": MACS,
+                "flops": FLOPS,
+                "params": PARAMS,
+            },
+        ],
+        "modules_left_out": 0,
+        "ops": {"aten.addmm": {"calls": 1, "macs": MACS, "flops": FLOPS}},
         "uncounted": {},
     }
     assert two == {
@@ -376,6 +391,34 @@ def test_json_report_follows_the_documented_schema_with_exact_totals(pytester):
             {"name": "Two.a", "type": "Linear", "flops": FLOPS},
             {"name": "Two.b", "type": "Linear", "flops": FLOPS},
         ],
+        "modules": [  # the costliest first, ties by name
+            {
+                "name": "Two",
+                "type": "Two",
+                "calls": 1,
+                "macs": 2 * MACS,
+                "flops": 2 * FLOPS,
+                "params": 2 * PARAMS,
+            },
+            {
+                "name": "Two.a",
+                "type": "Linear",
+                "calls": 1,
+                "macs": MACS,
+                "flops": FLOPS,
+                "params": PARAMS,
+            },
+            {
+                "name": "Two.b",
+                "type": "Linear",
+                "calls": 1,
+                "macs": MACS,
+                "flops": FLOPS,
+                "params": PARAMS,
+            },
+        ],
+        "modules_left_out": 0,
+        "ops": {"aten.addmm": {"calls": 2, "macs": 2 * MACS, "flops": 2 * FLOPS}},
         "uncounted": {"aten.logcumsumexp": 1},
     }
 
@@ -423,7 +466,8 @@ def test_markdown_report_puts_over_budget_rows_first_then_the_changed_ones(pytes
     result.assert_outcomes(passed=3, failed=1)
     text = (pytester.path / "report.md").read_text(encoding="utf-8")
     assert text.startswith(
-        "### FLOP budget\n\n4 budgeted test(s), 1 over budget; Δ last compares with the last run.\n"
+        "### ❌ FLOP budget: 1 budgeted test failed: 1 over budget\n\n"
+        "Compared with the last run; growth not checked (no --flop-fail-on-increase).\n"
     )
     little = linear_flops(4, 10, 11)
     assert pct(little, FLOPS) == "+10.0%"
@@ -435,8 +479,8 @@ def test_markdown_report_puts_over_budget_rows_first_then_the_changed_ones(pytes
         ("🔴 over", "`test_x.py::test_b_over`", str(FLOPS), "+0.0%", "+0.0%"),
         ("✅ ok", "`test_x.py::test_d_lot`", human(FLOPS_20), pct(FLOPS_20, FLOPS), "+100.0%"),
         ("✅ ok", "`test_x.py::test_a_little`", str(little), "+10.0%", "+10.0%"),
-        ("✅ ok", "`test_x.py::test_c_same`", str(FLOPS), "+0.0%", "+0.0%"),
-    ]
+    ]  # test_c_same is unchanged: only counted
+    assert "1 unchanged test not shown." in text.splitlines()
     over = rows[0]
     assert (over["budget"], over["Δ budget"], over["params"]) == ("500", pct(FLOPS, 500), "110")
 
@@ -458,9 +502,10 @@ def test_markdown_report_appends_to_the_github_step_summary_and_overwrites_elsew
 
     appended = step_summary.read_text(encoding="utf-8")
     overwritten = (pytester.path / "pr.md").read_text(encoding="utf-8")
-    assert overwritten.startswith("### FLOP budget\n") and overwritten.count("### FLOP budget") == 1
+    heading = "### ✅ FLOP budget: 1 budgeted test within budget\n"
+    assert overwritten.startswith(heading) and overwritten.count(heading) == 1
     assert appended.startswith(earlier)  # the earlier steps' content is kept
-    assert appended.count("### FLOP budget") == 2  # each run appends its table
+    assert appended.count(heading) == 2  # each run appends its table
     assert "`test_x.py::test_a`" in appended[len(earlier) :]
 
 
@@ -658,7 +703,7 @@ def test_baseline_deltas_new_tests_and_gone_tests(pytester):
         (None, "no such file"),
         ("{not json", "not JSON"),
         ('{"tests": []}', "not a pytest-flopbudget report"),
-        ('{"schema": "pytest-flopbudget/report", "schema_version": 2, "tests": []}', "version 2"),
+        ('{"schema": "pytest-flopbudget/report", "schema_version": 3, "tests": []}', "version 3"),
         ('{"schema": "pytest-flopbudget/report", "schema_version": 1, "tests": {}}', '"tests"'),
     ],
     ids=["missing", "not-json", "wrong-schema", "wrong-version", "bad-tests"],

@@ -1,0 +1,271 @@
+"""What changed between two measurements of a test, and between two reports: pure functions over
+the JSON report's shapes (a test entry's ``modules``, ``modules_left_out``, ``ops``,
+``uncounted``, ``totals``, ``fingerprint``; a report's metadata). No torch, no pytest.
+
+Used by the failure text of a grown or over-budget test, the Markdown report, the terminal
+summary's notes and ``flopbudget diff``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .budget import format_delta, human
+
+__all__ = [
+    "ModuleChange",
+    "ModuleChanges",
+    "TestDiff",
+    "change_lines",
+    "compare_reports",
+    "counter_note",
+    "module_changes",
+    "ops_change",
+    "ops_change_text",
+]
+
+SHOWN_CHANGES = 8  # module lines per test; the rest are counted
+
+
+@dataclass(frozen=True)
+class ModuleChange:
+    """One module whose FLOPs differ: `before` None for a new module, `after` None for a
+    removed one."""
+
+    name: str
+    type_name: str
+    before: int | None
+    after: int | None
+
+    @property
+    def size(self) -> int:
+        return abs((self.after or 0) - (self.before or 0))
+
+    def text(self) -> str:
+        label = f"{self.name} ({self.type_name})" if self.name else self.type_name
+        if self.before is None:
+            return f"new: {label} {human(self.after)}"
+        if self.after is None:
+            return f"removed: {label} {human(self.before)}"
+        grown = f" ({format_delta(self.after / self.before - 1)})" if self.before else ""
+        return f"{label} {human(self.before)} → {human(self.after)}{grown}"
+
+
+@dataclass(frozen=True)
+class ModuleChanges:
+    """The modules whose FLOPs changed, the largest change first. `comparable` is False when
+    the earlier measurement has no module tree (a version 1 report)."""
+
+    changes: list[ModuleChange] = field(default_factory=list)
+    comparable: bool = True
+
+
+def _modules(entry: Mapping[str, Any]) -> dict[str, tuple[str, int]] | None:
+    """{name: (type, FLOPs)} of an entry's module tree; None when it has none."""
+    modules = entry.get("modules")
+    if not isinstance(modules, list):
+        return None
+    tree = {}
+    for module in modules:
+        if not isinstance(module, Mapping):
+            continue
+        name, flops = module.get("name"), module.get("flops")
+        if isinstance(name, str) and isinstance(flops, int) and not isinstance(flops, bool):
+            tree[name] = (str(module.get("type", "?")), flops)
+    return tree
+
+
+def _total(entry: Mapping[str, Any]) -> int | None:
+    totals = entry.get("totals")
+    flops = totals.get("flops") if isinstance(totals, Mapping) else None
+    return flops if isinstance(flops, int) else None
+
+
+def _left_out(entry: Mapping[str, Any]) -> int:
+    value = entry.get("modules_left_out", 0)
+    return value if isinstance(value, int) and value > 0 else 0
+
+
+def _ancestors(name: str) -> list[str]:
+    parts = name.split(".")
+    return [".".join(parts[:i]) for i in range(1, len(parts))]
+
+
+def module_changes(before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> ModuleChanges:
+    """The modules whose FLOPs differ between two entries of one test, the largest absolute
+    change first.
+
+    Left out: unchanged modules; a module holding all of the test's work on both sides (a root:
+    its change is the test's own); a new (removed) module inside a new (removed) parent, which
+    the parent's line covers. A module missing from a side whose tree was cut (`modules_left_out`)
+    and no costlier than that side's cheapest kept module may have been cut, not added or
+    removed: it is left out too.
+    """
+    before_tree = _modules(before or {})
+    after_tree = _modules(after)
+    if before_tree is None or after_tree is None:
+        return ModuleChanges(comparable=before is not None and before_tree is not None)
+    before_total, after_total = _total(before or {}), _total(after)
+    cut_before = min((f for _, f in before_tree.values()), default=0) if _left_out(before) else -1
+    cut_after = min((f for _, f in after_tree.values()), default=0) if _left_out(after) else -1
+    changes = []
+    for name in sorted(set(before_tree) | set(after_tree)):
+        old, new = before_tree.get(name), after_tree.get(name)
+        if old is not None and new is not None:
+            if old[1] == new[1] or (old[1] == before_total and new[1] == after_total):
+                continue
+            changes.append(ModuleChange(name, new[0], old[1], new[1]))
+        elif new is not None:
+            if new[1] <= cut_before or any(
+                a in after_tree and a not in before_tree for a in _ancestors(name)
+            ):
+                continue
+            changes.append(ModuleChange(name, new[0], None, new[1]))
+        elif old is not None:
+            if old[1] <= cut_after or any(
+                a in before_tree and a not in after_tree for a in _ancestors(name)
+            ):
+                continue
+            changes.append(ModuleChange(name, old[0], old[1], None))
+    changes.sort(key=lambda c: (-c.size, c.name))
+    return ModuleChanges(changes)
+
+
+def change_lines(changes: ModuleChanges, limit: int = SHOWN_CHANGES) -> list[str]:
+    """One line per changed module (at most `limit`, then a count of the rest)."""
+    if not changes.comparable:
+        return ["(the earlier report has no module tree: write it again with this version)"]
+    lines = [change.text() for change in changes.changes[:limit]]
+    rest = len(changes.changes) - limit
+    if rest > 0:
+        lines.append(f"… and {rest} more changed module{'s' if rest > 1 else ''}")
+    return lines
+
+
+def _op_names(entry: Mapping[str, Any]) -> set[str] | None:
+    ops = entry.get("ops")
+    if not isinstance(ops, Mapping):
+        return None
+    uncounted = entry.get("uncounted")
+    return set(ops) | (set(uncounted) if isinstance(uncounted, Mapping) else set())
+
+
+def ops_change(
+    before: Mapping[str, Any] | None, after: Mapping[str, Any]
+) -> tuple[list[str], list[str]]:
+    """(ops run now and not before, ops run before and not now), uncounted ops included; both
+    empty when either side did not record its ops."""
+    old, new = _op_names(before or {}), _op_names(after)
+    if old is None or new is None:
+        return [], []
+    return sorted(new - old), sorted(old - new)
+
+
+def ops_change_text(added: Sequence[str], removed: Sequence[str]) -> str:
+    """``new aten.gelu; gone aten.relu``."""
+    parts = []
+    if added:
+        parts.append("new " + ", ".join(added))
+    if removed:
+        parts.append("gone " + ", ".join(removed))
+    return "; ".join(parts)
+
+
+def _fingerprints(meta: Mapping[str, Any]) -> list[str]:
+    values = meta.get("fingerprints")
+    return sorted(v for v in values if isinstance(v, str) and v) if isinstance(values, list) else []
+
+
+def counter_note(before: Mapping[str, Any], now: Mapping[str, Any], label: str) -> str | None:
+    """One line when the earlier run (`label`: "baseline", "last run") counted with another
+    torch, another version of this plugin, another convention or other cost formulas; None when
+    nothing differs (or the earlier run did not record it).
+
+    Both mappings hold ``torch_version``, ``plugin_version``, ``count`` and ``fingerprints``
+    (the formula fingerprints of its tests)."""
+    then_parts, now_parts = [], []
+    for key, name in (
+        ("torch_version", "torch"),
+        ("plugin_version", "pytest-flopbudget"),
+        ("count", "count"),
+    ):
+        old, new = before.get(key), now.get(key)
+        if isinstance(old, str) and old and old != new:
+            joiner = "=" if key == "count" else " "
+            then_parts.append(f"{name}{joiner}{old}")
+            now_parts.append(f"{name}{joiner}{new}" if key == "count" else f"{new}")
+    old_prints, new_prints = _fingerprints(before), _fingerprints(now)
+    if old_prints and new_prints and old_prints != new_prints:
+        then_parts.append("cost formulas " + "/".join(old_prints))
+        now_parts.append("cost formulas " + "/".join(new_prints))
+    if not then_parts:
+        return None
+    return (
+        f"{label} made with {', '.join(then_parts)}, now {', '.join(now_parts)}: "
+        "some deltas may come from the counter"
+    )
+
+
+@dataclass(frozen=True)
+class TestDiff:
+    """One test of ``flopbudget diff``: `status` is ``grew`` (past the threshold), ``changed``,
+    ``unchanged``, ``new`` or ``gone``."""
+
+    __test__ = False
+
+    nodeid: str
+    status: str
+    before: Mapping[str, Any] | None
+    after: Mapping[str, Any] | None
+    lines: list[str] = field(default_factory=list)
+
+
+def _relative(now: Any, before: Any) -> float | None:
+    if not isinstance(now, int) or not isinstance(before, int) or not before:
+        return None
+    return now / before - 1
+
+
+def report_meta(report: Mapping[str, Any]) -> dict[str, Any]:
+    """What `counter_note` compares, from a whole report."""
+    tests = report.get("tests") or []
+    prints = {t.get("fingerprint") for t in tests if isinstance(t, Mapping)}
+    return {
+        "torch_version": report.get("torch_version"),
+        "plugin_version": report.get("plugin_version"),
+        "count": report.get("count"),
+        "fingerprints": sorted(p for p in prints if isinstance(p, str) and p),
+    }
+
+
+def compare_reports(
+    base: Mapping[str, Any], new: Mapping[str, Any], threshold: float | None
+) -> list[TestDiff]:
+    """Every test of either report, compared: FLOPs and params before → after, the module
+    changes and op-set changes; a test grew when its FLOPs or params rose by more than
+    `threshold` (a fraction; None: nothing counts as grown)."""
+    before = {t["nodeid"]: t for t in base.get("tests", [])}
+    after = {t["nodeid"]: t for t in new.get("tests", [])}
+    diffs = []
+    for nodeid in sorted(set(before) | set(after)):
+        old, now = before.get(nodeid), after.get(nodeid)
+        if old is None:
+            diffs.append(TestDiff(nodeid, "new", None, now))
+            continue
+        if now is None:
+            diffs.append(TestDiff(nodeid, "gone", old, None))
+            continue
+        growth = [
+            _relative(now["totals"].get(key), old["totals"].get(key)) for key in ("flops", "params")
+        ]
+        same = all(now["totals"].get(k) == old["totals"].get(k) for k in ("flops", "params"))
+        grew = threshold is not None and any(g is not None and g > threshold for g in growth)
+        lines = change_lines(module_changes(old, now)) if not same else []
+        added, removed = ops_change(old, now)
+        if added or removed:
+            lines.append("ops changed: " + ops_change_text(added, removed))
+        status = "grew" if grew else "unchanged" if same and not lines else "changed"
+        diffs.append(TestDiff(nodeid, status, old, now, lines))
+    return diffs
