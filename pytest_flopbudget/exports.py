@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import json
 import platform
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -50,7 +51,10 @@ __all__ = [
     "json_report",
     "load_baseline",
     "markdown_report",
+    "parse_json",
     "totals",
+    "totals_problem",
+    "valid_totals",
     "versions",
 ]
 
@@ -137,38 +141,131 @@ def json_report(
     }
 
 
-def load_baseline(path: Path) -> dict[str, dict[str, Any]]:
-    """{node id: totals} from a JSON report written by `--flop-report=json:PATH`."""
+MAX_BASELINE_BYTES = 256 * 2**20  # a report of 100k tests with module trees is well below
+MAX_DEPTH = 64  # nesting levels; a report of today's schema has 5
+MAX_COUNT = 10**30  # any count a test can measure; larger ones overflow a float in the deltas
+NULLABLE = frozenset({"nonzero_params", "sparse_flops"})  # unknown on meta tensors
+REQUIRED = ("flops", "params")  # what every comparison reads
+_STRINGS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_BRACKETS = re.compile(r"[\[\]{}]")
+
+
+class _NotFinite(ValueError):
+    pass
+
+
+def _refuse_constant(name: str) -> None:
+    raise _NotFinite(f"{name} is not a number JSON allows")
+
+
+def _too_deep(text: str, limit: int) -> bool:
+    """Whether `text` nests arrays and objects deeper than `limit`, counted before parsing (so
+    json.loads never recurses that far). Brackets inside strings do not count."""
+    depth = 0
+    for match in _BRACKETS.finditer(_STRINGS.sub("", text)):
+        depth += 1 if match.group() in "[{" else -1
+        if depth > limit:
+            return True
+    return False
+
+
+def parse_json(text: str) -> Any:
+    """Strict JSON: no NaN or Infinity, at most MAX_DEPTH levels; ValueError otherwise."""
+    if _too_deep(text, MAX_DEPTH):
+        raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        return json.loads(text, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise ValueError(f"nested deeper than {MAX_DEPTH} levels") from None
+
+
+def totals_problem(values: object) -> str | None:
+    """What is wrong with a test's `totals` (None when nothing): a dict whose counts are
+    integers (not booleans) in [0, MAX_COUNT], null only where the schema allows it, with
+    `flops` and `params` present. Unknown keys are tolerated (a later schema's)."""
+    if not isinstance(values, dict):
+        return f'"totals" must be an object, got {_shown(values)}'
+    for key in REQUIRED:
+        if key not in values:
+            return f'"totals" has no "{key}"'
+    for key in REMEMBERED:
+        if key not in values:
+            continue
+        value = values[key]
+        if value is None and key in NULLABLE:
+            continue
+        if type(value) is not int or not 0 <= value <= MAX_COUNT:
+            nullable = " or null" if key in NULLABLE else ""
+            return f'totals "{key}" must be a non-negative integer{nullable}, got {_shown(value)}'
+    return None
+
+
+def _shown(value: object) -> str:
+    text = json.dumps(value) if isinstance(value, (str, bool, type(None))) else repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def valid_totals(data: object) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """{node id: totals} (the last-run cache's shape) split into its valid entries and one line
+    per invalid one."""
+    if not isinstance(data, dict):
+        return {}, [f"not an object of tests: {_shown(data)}"]
+    valid, problems = {}, []
+    for nodeid, values in data.items():
+        problem = totals_problem(values)
+        if problem is None:
+            valid[nodeid] = values
+        else:
+            problems.append(f"{nodeid}: {problem}")
+    return valid, problems
+
+
+def load_baseline(path: Path) -> dict[str, dict[str, Any]]:
+    """{node id: totals} from a JSON report written by `--flop-report=json:PATH`, validated:
+    anything malformed is a BaselineError naming the file and, where there is one, the test."""
+    where = f"--flop-baseline={path}"
+    try:
+        size = Path(path).stat().st_size
+        if size > MAX_BASELINE_BYTES:
+            raise BaselineError(
+                f"{where}: {size} bytes, more than a report can be ({MAX_BASELINE_BYTES})"
+            )
+        data = parse_json(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise BaselineError(f"--flop-baseline={path}: no such file") from None
+        raise BaselineError(f"{where}: no such file") from None
     except (OSError, UnicodeDecodeError) as error:
-        raise BaselineError(f"--flop-baseline={path}: cannot be read ({error})") from None
-    except json.JSONDecodeError as error:
-        raise BaselineError(f"--flop-baseline={path}: not JSON ({error})") from None
+        raise BaselineError(f"{where}: cannot be read ({error})") from None
+    except ValueError as error:  # json.JSONDecodeError, NaN, too deep, too many digits
+        raise BaselineError(f"{where}: not JSON ({error})") from None
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         raise BaselineError(
-            f"--flop-baseline={path}: not a pytest-flopbudget report (no "
+            f"{where}: not a pytest-flopbudget report (no "
             f'"schema": "{SCHEMA}"); write one with --flop-report=json:PATH'
         )
-    if data.get("schema_version") != SCHEMA_VERSION:
+    version = data.get("schema_version")
+    if type(version) is not int or version != SCHEMA_VERSION:
         raise BaselineError(
-            f"--flop-baseline={path}: report schema version {data.get('schema_version')!r}, "
+            f"{where}: report schema version {version!r}, "
             f"this plugin reads version {SCHEMA_VERSION}"
         )
     tests = data.get("tests")
-    if not isinstance(tests, list) or not all(_is_test_entry(t) for t in tests):
-        raise BaselineError(f'--flop-baseline={path}: "tests" is not a list of test entries')
-    return {t["nodeid"]: t["totals"] for t in tests}
-
-
-def _is_test_entry(entry: object) -> bool:
-    return (
-        isinstance(entry, dict)
-        and isinstance(entry.get("nodeid"), str)
-        and isinstance(entry.get("totals"), dict)
-    )
+    if not isinstance(tests, list):
+        raise BaselineError(f'{where}: "tests" must be a list of test entries')
+    baseline: dict[str, dict[str, Any]] = {}
+    for index, entry in enumerate(tests):
+        nodeid = entry.get("nodeid") if isinstance(entry, dict) else None
+        if not isinstance(nodeid, str) or not nodeid:
+            raise BaselineError(
+                f'{where}: tests[{index}] must be an object with a "nodeid" string and a '
+                f'"totals" object, got {_shown(entry)}'
+            )
+        if nodeid in baseline:
+            raise BaselineError(f"{where}: test {nodeid} is listed twice")
+        problem = totals_problem(entry["totals"]) if "totals" in entry else 'no "totals"'
+        if problem is not None:
+            raise BaselineError(f"{where}: test {nodeid}: {problem}")
+        baseline[nodeid] = entry["totals"]
+    return baseline
 
 
 def _cell(value: float | None) -> str:
