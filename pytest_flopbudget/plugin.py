@@ -200,8 +200,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _warn(config: pytest.Config, message: str) -> None:
     """A FlopBudgetWarning in the warnings summary, from any hook (also on the xdist
-    controller, which collects nothing)."""
-    config.issue_config_time_warning(FlopBudgetWarning(message), stacklevel=2)
+    controller, which collects nothing); a usage error where filters make it an error
+    (``-W error::pytest_flopbudget.plugin.FlopBudgetWarning``)."""
+    try:
+        config.issue_config_time_warning(FlopBudgetWarning(message), stacklevel=2)
+    except FlopBudgetWarning:
+        raise pytest.UsageError(f"flop budget: {message}") from None
 
 
 def _report_targets(values: list[str]) -> tuple[bool, list[tuple[str, Path]]]:

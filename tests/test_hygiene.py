@@ -20,6 +20,8 @@ from pathlib import Path
 # in-process runs drop the modules a run imported, and torch cannot be imported twice in a process.
 import pytest
 import torch  # noqa: F401
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import pytest_flopbudget.counter  # noqa: F401
 from pytest_flopbudget import exports
@@ -181,6 +183,14 @@ def test_an_unmatched_entry_fails_nothing_even_when_all_entries_are_unmatched(py
     assert len(budget_warnings(result)) == 1
 
 
+def test_warnings_made_errors_by_a_filter_are_a_usage_error_not_an_internal_error(pytester):
+    make_project(pytester)
+    result = pytester.runpytest("-W", "error::pytest_flopbudget.plugin.FlopBudgetWarning")
+    message = usage_error(result)
+    no_traceback(result)
+    assert f"[tool.flopbudget.tests.{UNMATCHED[0]}] matched no collected test" in message
+
+
 # --- misspelled [tool.flopbudget] tables ---------------------------------------------------------
 
 
@@ -332,6 +342,51 @@ def test_a_malformed_baseline_is_a_usage_error_naming_file_and_test(
     assert "--flop-baseline=base.json: " in message
     assert problem in message
     assert (f"test {NODE}" in message) is names_test
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+COUNTS = st.integers(min_value=-2, max_value=10**31) | JSON_VALUES
+TOTALS = (
+    st.fixed_dictionaries(
+        {"flops": COUNTS, "params": COUNTS},
+        optional={k: COUNTS for k in [*exports.REMEMBERED, "other"] if k not in exports.REQUIRED},
+    )
+    | JSON_VALUES
+)
+ENTRIES = st.lists(
+    st.fixed_dictionaries({"nodeid": st.sampled_from([NODE, "b", "c"]), "totals": TOTALS})
+    | st.fixed_dictionaries({}, optional={"nodeid": st.sampled_from([NODE, 1]), "totals": TOTALS})
+    | JSON_VALUES,
+    max_size=4,
+)
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(tests=ENTRIES, version=st.sampled_from([1] * 6 + [True, 1.0, "1", None]))
+def test_any_json_baseline_loads_or_is_a_baseline_error(tmp_path, tests, version):
+    path = tmp_path / "base.json"
+    data = {"schema": exports.SCHEMA, "schema_version": version, "tests": tests}
+    path.write_text(json.dumps(data), encoding="utf-8")  # NaN and Infinity included
+    try:
+        loaded = exports.load_baseline(path)
+    except exports.BaselineError as error:
+        assert str(error).startswith(f"--flop-baseline={path}: ")
+        return
+    for totals in loaded.values():  # what the plugin then reads: counts, or null where allowed
+        assert exports.totals_problem(totals) is None
+        assert all(
+            type(totals[k]) is int or (totals[k] is None and k in exports.NULLABLE)
+            for k in exports.REMEMBERED
+            if k in totals
+        )
 
 
 def test_an_oversized_baseline_is_refused_before_it_is_read(pytester, monkeypatch):
