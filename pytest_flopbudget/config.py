@@ -23,8 +23,9 @@ defaults alone. Percentages are strings such as ``"5%"`` or plain numbers of per
 
 from __future__ import annotations
 
+import difflib
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from pytest_flopbudget.budget import (
     LIMIT_KEYS,
     BudgetError,
     Limit,
+    matching_entries,
     parse_limits,
     parse_marker,
     parse_percent,
@@ -54,6 +56,9 @@ __all__ = [
     "TestEntry",
     "find_pyproject",
     "load_config",
+    "misspelled_tables",
+    "near_flopbudget",
+    "unmatched_entries",
     "validate_marker",
 ]
 
@@ -257,3 +262,36 @@ def validate_marker(
     except BudgetError as exc:
         raise pytest.UsageError(str(exc)) from None
     return limits
+
+
+# ---- hygiene: what the plugin warns about (a full run's unmatched entries, near-miss tables) ----
+
+_TABLE = "flopbudget"
+
+
+def unmatched_entries(config: Config, nodeids: Iterable[str]) -> list[TestEntry]:
+    """The ``tests`` entries (exact or glob) that none of ``nodeids`` matches, in file order."""
+    matched = {id(e) for nodeid in nodeids for e in matching_entries(nodeid, config)}
+    return [e for e in config.tests if id(e) not in matched]
+
+
+def near_flopbudget(name: str) -> bool:
+    """Whether a ``[tool.<name>]`` table looks like a misspelled ``[tool.flopbudget]``: the same
+    letters once case, ``-``, ``_`` and ``.`` are dropped (``flop-budget``, ``FlopBudget``), or
+    close by difflib (``flopbudgets``, ``flopbuget``)."""
+    if name == _TABLE:
+        return False
+    normalized = "".join(ch for ch in name.lower() if ch not in "-_. ")
+    return normalized == _TABLE or difflib.SequenceMatcher(None, normalized, _TABLE).ratio() >= 0.8
+
+
+def misspelled_tables(path: Path | None) -> list[str]:
+    """The ``[tool.*]`` tables of ``path`` whose name is close to ``flopbudget`` (not it)."""
+    if path is None or not Path(path).is_file():
+        return []
+    tool = _read_toml(Path(path)).get("tool", {})
+    if not isinstance(tool, dict):
+        return []
+    return [
+        name for name, table in tool.items() if isinstance(table, dict) and near_flopbudget(name)
+    ]

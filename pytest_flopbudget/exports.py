@@ -55,6 +55,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import subprocess
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
@@ -75,11 +76,14 @@ __all__ = [
     "json_report",
     "load_baseline",
     "markdown_report",
+    "parse_json",
     "read_report",
     "report_context",
     "row_detail",
     "run_context",
     "totals",
+    "totals_problem",
+    "valid_totals",
     "versions",
 ]
 
@@ -215,30 +219,130 @@ def json_report(
     }
 
 
-def read_report(path: Path, what: str) -> dict[str, Any]:
-    """A JSON report (schema version 1 or 2) as a dict; a `BaselineError` starting with
-    `what` (``--flop-baseline=PATH``) when it cannot be read, is not JSON or not a report."""
+MAX_BASELINE_BYTES = 256 * 2**20  # a report of 100k tests with module trees is well below
+MAX_DEPTH = 64  # nesting levels; a report of today's schema has 5
+MAX_COUNT = 10**30  # any count a test can measure; larger ones overflow a float in the deltas
+NULLABLE = frozenset({"nonzero_params", "sparse_flops"})  # unknown on meta tensors
+REQUIRED = ("flops", "params")  # what every comparison reads
+_STRINGS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_BRACKETS = re.compile(r"[\[\]{}]")
+
+
+class _NotFinite(ValueError):
+    pass
+
+
+def _refuse_constant(name: str) -> None:
+    raise _NotFinite(f"{name} is not a number JSON allows")
+
+
+def _too_deep(text: str, limit: int) -> bool:
+    """Whether `text` nests arrays and objects deeper than `limit`, counted before parsing (so
+    json.loads never recurses that far). Brackets inside strings do not count."""
+    depth = 0
+    for match in _BRACKETS.finditer(_STRINGS.sub("", text)):
+        depth += 1 if match.group() in "[{" else -1
+        if depth > limit:
+            return True
+    return False
+
+
+def parse_json(text: str) -> Any:
+    """Strict JSON: no NaN or Infinity, at most MAX_DEPTH levels; ValueError otherwise."""
+    if _too_deep(text, MAX_DEPTH):
+        raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        return json.loads(text, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise ValueError(f"nested deeper than {MAX_DEPTH} levels") from None
+
+
+def totals_problem(values: object) -> str | None:
+    """What is wrong with a test's `totals` (None when nothing): a dict whose counts are
+    integers (not booleans) in [0, MAX_COUNT], null only where the schema allows it, with
+    `flops` and `params` present. Unknown keys are tolerated (a later schema's)."""
+    if not isinstance(values, dict):
+        return f'"totals" must be an object, got {_shown(values)}'
+    for key in REQUIRED:
+        if key not in values:
+            return f'"totals" has no "{key}"'
+    for key in REMEMBERED:
+        if key not in values:
+            continue
+        value = values[key]
+        if value is None and key in NULLABLE:
+            continue
+        if type(value) is not int or not 0 <= value <= MAX_COUNT:
+            nullable = " or null" if key in NULLABLE else ""
+            return f'totals "{key}" must be a non-negative integer{nullable}, got {_shown(value)}'
+    return None
+
+
+def _shown(value: object) -> str:
+    text = json.dumps(value) if isinstance(value, (str, bool, type(None))) else repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def valid_totals(data: object) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """{node id: totals} (the last-run cache's shape) split into its valid entries and one line
+    per invalid one."""
+    if not isinstance(data, dict):
+        return {}, [f"not an object of tests: {_shown(data)}"]
+    valid, problems = {}, []
+    for nodeid, values in data.items():
+        problem = totals_problem(values)
+        if problem is None:
+            valid[nodeid] = values
+        else:
+            problems.append(f"{nodeid}: {problem}")
+    return valid, problems
+
+
+def read_report(path: Path, what: str) -> dict[str, Any]:
+    """A JSON report (schema version 1 or 2) as a dict, validated: anything malformed is a
+    `BaselineError` starting with `what` (``--flop-baseline=PATH``) and naming, where there is
+    one, the test."""
+    try:
+        size = Path(path).stat().st_size
+        if size > MAX_BASELINE_BYTES:
+            raise BaselineError(
+                f"{what}: {size} bytes, more than a report can be ({MAX_BASELINE_BYTES})"
+            )
+        data = parse_json(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise BaselineError(f"{what}: no such file") from None
     except (OSError, UnicodeDecodeError) as error:
         raise BaselineError(f"{what}: cannot be read ({error})") from None
-    except (json.JSONDecodeError, RecursionError) as error:
+    except ValueError as error:  # json.JSONDecodeError, NaN, too deep, too many digits
         raise BaselineError(f"{what}: not JSON ({error})") from None
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         raise BaselineError(
             f"{what}: not a pytest-flopbudget report (no "
             f'"schema": "{SCHEMA}"); write one with --flop-report=json:PATH'
         )
-    if data.get("schema_version") not in READABLE_VERSIONS:
+    version = data.get("schema_version")
+    if type(version) is not int or version not in READABLE_VERSIONS:
         raise BaselineError(
-            f"{what}: report schema version {data.get('schema_version')!r}, "
+            f"{what}: report schema version {version!r}, "
             f"this plugin reads versions {', '.join(map(str, READABLE_VERSIONS))}"
         )
     tests = data.get("tests")
-    if not isinstance(tests, list) or not all(_is_test_entry(t) for t in tests):
-        raise BaselineError(f'{what}: "tests" is not a list of test entries')
+    if not isinstance(tests, list):
+        raise BaselineError(f'{what}: "tests" must be a list of test entries')
+    seen: set[str] = set()
+    for index, entry in enumerate(tests):
+        nodeid = entry.get("nodeid") if isinstance(entry, dict) else None
+        if not isinstance(nodeid, str) or not nodeid:
+            raise BaselineError(
+                f'{what}: tests[{index}] must be an object with a "nodeid" string and a '
+                f'"totals" object, got {_shown(entry)}'
+            )
+        if nodeid in seen:
+            raise BaselineError(f"{what}: test {nodeid} is listed twice")
+        seen.add(nodeid)
+        problem = totals_problem(entry["totals"]) if "totals" in entry else 'no "totals"'
+        if problem is not None:
+            raise BaselineError(f"{what}: test {nodeid}: {problem}")
     return data
 
 
@@ -284,14 +388,6 @@ def capped(names: Sequence[str], shown: int = GONE_SHOWN, quote: str = "") -> st
     listed = ", ".join(f"{quote}{n}{quote}" for n in names[:shown])
     rest = len(names) - shown
     return listed + (f" … and {rest} more" if rest > 0 else "")
-
-
-def _is_test_entry(entry: object) -> bool:
-    return (
-        isinstance(entry, dict)
-        and isinstance(entry.get("nodeid"), str)
-        and isinstance(entry.get("totals"), dict)
-    )
 
 
 def _cell(value: float | None) -> str:

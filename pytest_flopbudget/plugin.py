@@ -21,8 +21,15 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from .budget import Budget, BudgetError, budgeted_by_config, check, parse_percent, resolve
-from .config import Config, find_pyproject, load_config, validate_marker
-from .lastrun import LAST_RUN_KEY, SEEN_KEY, read_last_run, read_seen
+from .config import (
+    Config,
+    find_pyproject,
+    load_config,
+    misspelled_tables,
+    unmatched_entries,
+    validate_marker,
+)
+from .lastrun import LAST_RUN_KEY, SEEN_KEY, read_seen
 
 if TYPE_CHECKING:
     from .counter import Counting
@@ -47,7 +54,8 @@ REPORT_ATTRIBUTE = "flopbudget"
 
 
 class FlopBudgetWarning(pytest.PytestWarning):
-    """A budgeted test measured nothing."""
+    """Something to look at that fails nothing: a budgeted test that measured nothing, a
+    ``tests`` entry no test matched, a misspelled ``[tool.flopbudget]`` table, a corrupt cache."""
 
 
 class TestBudget:
@@ -196,6 +204,23 @@ def pytest_configure(config: pytest.Config) -> None:
     settings = load_config(pyproject)
     session = FlopBudgetSession(config, settings, pyproject or config.rootpath / "pyproject.toml")
     config.pluginmanager.register(session, "flopbudget-session")
+    if not hasattr(config, "workerinput"):  # the controller warns, once
+        for table in misspelled_tables(pyproject):
+            _warn(
+                config,
+                f"{pyproject}: [tool.{table}] is not read by pytest-flopbudget; "
+                "did you mean [tool.flopbudget]?",
+            )
+
+
+def _warn(config: pytest.Config, message: str) -> None:
+    """A FlopBudgetWarning in the warnings summary, from any hook (also on the xdist
+    controller, which collects nothing); a usage error where filters make it an error
+    (``-W error::pytest_flopbudget.plugin.FlopBudgetWarning``)."""
+    try:
+        config.issue_config_time_warning(FlopBudgetWarning(message), stacklevel=2)
+    except FlopBudgetWarning:
+        raise pytest.UsageError(f"flop budget: {message}") from None
 
 
 def _report_targets(values: list[str]) -> tuple[bool, list[tuple[str, Path]]]:
@@ -235,6 +260,8 @@ class FlopBudgetSession:
         self.rows: dict[str, dict] = {}
         self.outcomes: dict[str, str] = {}
         self.collected: list[str] = []
+        self.deselected = False  # -k, -m, a sharding plugin...: a partial run
+        self.unmatched_checked = False
         self.messages: list[str] = []
         self.disabled = bool(config.getoption("flop_budget_disable"))
         self.updating = bool(config.getoption("flop_budget_update"))
@@ -251,7 +278,8 @@ class FlopBudgetSession:
             except BudgetError as error:
                 raise pytest.UsageError(str(error)) from None
         cache = getattr(config, "cache", None)
-        self.last_run: dict[str, dict] = read_last_run(cache.get(LAST_RUN_KEY, {}) if cache else {})
+        self.last_run_corrupt = False  # then the cache is rewritten without the bad entries
+        self.last_run: dict[str, dict] = self._read_last_run()
         self.seen = read_seen(cache.get(SEEN_KEY, None) if cache else None)
         baseline = config.getoption("flop_baseline")
         if baseline:
@@ -306,10 +334,61 @@ class FlopBudgetSession:
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.collected = [item.nodeid for item in session.items]
+        if not session.testsfailed:  # a module that failed to import hides its tests
+            self._warn_unmatched()
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
         self.collected = list(ids)
+        self._warn_unmatched()
+
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        self.deselected = True
+
+    def _warn_unmatched(self) -> None:
+        """In a full run, on the controller: each ``tests`` entry that matched no collected test
+        (syrupy's unused snapshots); never in a partial or sharded run."""
+        if self.unmatched_checked or hasattr(self.config, "workerinput"):
+            return
+        self.unmatched_checked = True
+        if self.deselected or not _full_run(self.config):
+            return
+        for entry in unmatched_entries(self.settings, self.collected):
+            kind = "glob" if entry.is_glob else "node id"
+            _warn(
+                self.config,
+                f'{self.settings.path}: [tool.flopbudget.tests."{entry.pattern}"] matched no '
+                f"collected test (a {kind}: renamed or removed test? --flop-budget-update "
+                "lists it as stale)",
+            )
+
+    def _read_last_run(self) -> dict[str, dict]:
+        """The last run's totals from pytest's cache; a corrupt entry (the user did not write
+        it) is dropped with a warning, never a crash."""
+        cache = getattr(self.config, "cache", None)
+        if cache is None:
+            return {}
+        try:
+            data = cache.get(LAST_RUN_KEY, None)
+        except (RecursionError, ValueError, OSError):
+            self.last_run_corrupt = True
+            data, problems = {}, ["cannot be read"]
+        else:
+            if not data:
+                return {}
+            from .exports import valid_totals
+
+            data, problems = valid_totals(data)
+        self.last_run_corrupt = bool(problems)
+        if problems and not hasattr(self.config, "workerinput"):
+            more = f"; ... ({len(problems)} in all)" if len(problems) > 3 else ""
+            shown = "; ".join(problems[:3]) + more
+            _warn(
+                self.config,
+                f"pytest's cache {LAST_RUN_KEY} is corrupt, ignored what is wrong ({shown}); "
+                "this run rewrites it",
+            )
+        return data
 
     # ---- the call phase: count, check, fail ---------------------------------------------
 
@@ -432,10 +511,10 @@ class FlopBudgetSession:
 
         measured = {row.nodeid: totals(row) for row in rows}
         full_run = _full_run(self.config)
-        if not measured and not full_run:
+        if not (measured or full_run or self.last_run_corrupt):
             return
         kept = remember(self.last_run, self.seen, measured, self.collected, full_run)
-        if measured or kept.last_run != self.last_run:
+        if measured or self.last_run_corrupt or kept.last_run != self.last_run:
             cache.set(LAST_RUN_KEY, kept.last_run)
             cache.set(SEEN_KEY, kept.seen_value())
             self._remember_details(cache, rows, kept.last_run)
@@ -494,7 +573,8 @@ class FlopBudgetSession:
                 self._gone(),
                 commit(self.config.rootpath),
             )
-            path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+            text = json.dumps(report, indent=2, allow_nan=False)  # NaN is not JSON
+            path.write_text(text + "\n", encoding="utf-8")
         else:
             text = markdown_report(
                 rows,

@@ -419,7 +419,7 @@ def test_diff_exits_1_when_a_test_grew_past_the_threshold(two_reports, capsys):
         ("missing", "no such file"),
         ("not-json", "not JSON"),
         ("wrong-schema", "not a pytest-flopbudget report"),
-        ("bad-totals", "totals.flops is 'abc', not a count"),
+        ("bad-totals", 'totals "flops" must be a non-negative integer, got "abc"'),
         ("bad-pct", "--fail-on-increase"),
         ("one-file", "the following arguments are required"),
     ],
