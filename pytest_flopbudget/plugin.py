@@ -15,6 +15,7 @@ import json
 import os
 import warnings
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -237,6 +238,35 @@ def _report_targets(values: list[str]) -> tuple[bool, list[tuple[str, Path]]]:
     return terminal, files
 
 
+def _report_path(config: pytest.Config, path: Path) -> Path:
+    return path if path.is_absolute() else config.invocation_params.dir / path
+
+
+def _report_path_problem(path: Path) -> str | None:
+    """Why a report could not be written to `path` (checked at start-up), or None."""
+    try:
+        if path.is_dir():
+            return "it is a directory"
+        if path.exists():
+            return None if os.access(path, os.W_OK) else "it is not writable"
+        existing = path.parent
+        while not existing.exists():
+            existing = existing.parent
+        if not existing.is_dir():
+            return f"{existing} is not a directory"
+        if not os.access(existing, os.W_OK | os.X_OK):
+            return f"the directory {existing} is not writable"
+    except OSError as error:  # a name too long, a loop of symlinks
+        return error.strerror or str(error)
+    return None
+
+
+def _check_report_path(path: Path) -> None:
+    problem = _report_path_problem(path)
+    if problem is not None:
+        raise pytest.UsageError(f"--flop-report: cannot write a report to {path}: {problem}")
+
+
 def _full_run(config: pytest.Config) -> bool:
     """Whether the run collected everything (no paths, -k, -m or --lf narrowed it)."""
     option = config.option
@@ -263,10 +293,14 @@ class FlopBudgetSession:
         self.deselected = False  # -k, -m, a sharding plugin...: a partial run
         self.unmatched_checked = False
         self.messages: list[str] = []
+        self.errors: list[str] = []  # a report or update that could not be written, one line each
         self.disabled = bool(config.getoption("flop_budget_disable"))
         self.updating = bool(config.getoption("flop_budget_update"))
         self.strict = bool(config.getoption("flop_strict"))
         self.terminal_report, self.report_files = _report_targets(config.getoption("flop_report"))
+        if not hasattr(config, "workerinput"):
+            for _, path in self.report_files:
+                _check_report_path(_report_path(config, path))
         self.depth = config.getoption("flop_report_depth")
         self.fail_on_increase = settings.fail_on_increase
         option = config.getoption("flop_fail_on_increase")
@@ -491,21 +525,43 @@ class FlopBudgetSession:
         if hasattr(self.config, "workerinput"):
             return
         rows = self._rows()
-        for kind, path in self.report_files:
-            self._write_report(kind, path, rows)
+        # Each step on its own: a report that cannot be written (an error line) leaves the
+        # update and the cache to happen; a bug in one step propagates after the others ran.
+        steps = [partial(self._write_report, kind, path, rows) for kind, path in self.report_files]
         if self.updating:
-            from .update import update_pyproject  # tomlkit only when rewriting
+            steps.append(partial(self._update, session, rows))
+        steps.append(partial(self._remember, rows))
+        failure = None
+        for step in steps:
+            try:
+                step()
+            except Exception as error:
+                failure = failure or error
+        if failure is not None:
+            raise failure
 
-            pinned = {row.nodeid: row.location for row in rows if row.pinned}
-            collected = self.collected if _full_run(self.config) else None
+    def _update(self, session: pytest.Session, rows: list[TestRow]) -> None:
+        if session.exitstatus == pytest.ExitCode.INTERRUPTED:
+            self.messages.append(
+                f"flop budget update: the run was interrupted; {self.pyproject} not updated"
+            )
+            return
+        from .update import UpdateError, update_pyproject  # tomlkit only when rewriting
+
+        pinned = {row.nodeid: row.location for row in rows if row.pinned}
+        collected = self.collected if _full_run(self.config) else None
+        try:
             result = update_pyproject(self.pyproject, self.settings, rows, pinned, collected)
-            self.messages += result.lines(self.pyproject)
-        cache = getattr(self.config, "cache", None)
-        if cache is not None:
-            self._remember(cache, rows)
+        except UpdateError as error:
+            self.errors.append(f"flop budget update: {error}")
+            return
+        self.messages += result.lines(self.pyproject)
 
-    def _remember(self, cache: pytest.Cache, rows: list[TestRow]) -> None:
-        """This run's totals over the last run's, pruned (see lastrun.py)."""
+    def _remember(self, rows: list[TestRow]) -> None:
+        """This run's totals over the last run's in pytest's cache, pruned (see lastrun.py)."""
+        cache = getattr(self.config, "cache", None)
+        if cache is None:
+            return
         from .exports import totals
         from .lastrun import remember
 
@@ -559,7 +615,13 @@ class FlopBudgetSession:
         return lines
 
     def _write_report(self, kind: str, path: Path, rows: list[TestRow]) -> None:
-        path = path if path.is_absolute() else self.config.invocation_params.dir / path
+        path = _report_path(self.config, path)
+        try:
+            self._write_report_file(kind, path, rows)
+        except OSError as error:
+            self.errors.append(f"flop budget: could not write the {kind} report to {path}: {error}")
+
+    def _write_report_file(self, kind: str, path: Path, rows: list[TestRow]) -> None:
         from .exports import commit, json_report, markdown_report, run_context
 
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -601,6 +663,7 @@ class FlopBudgetSession:
                     terminalreporter.write_line(_github_error(row))
         verbosity = terminalreporter.verbosity
         if verbosity <= -2 or not (rows or self.messages):
+            self._write_errors(terminalreporter)
             return
         from .report import detail_lines, summary_lines
 
@@ -620,6 +683,11 @@ class FlopBudgetSession:
                     terminalreporter.write_line(line)
         for message in self.messages:
             terminalreporter.write_line(message)
+        self._write_errors(terminalreporter)
+
+    def _write_errors(self, terminalreporter: Any) -> None:
+        for error in self.errors:
+            terminalreporter.write_line(error, red=True, bold=True)
 
 
 def _escape_data(text: str) -> str:

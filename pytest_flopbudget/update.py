@@ -1,8 +1,15 @@
 """`--flop-budget-update`: write measured values into pyproject.toml as budgets.
 
 Written once, at the end of the session, on the xdist controller: tomlkit keeps every comment,
-the ordering and the formatting outside the rewritten values; the file is replaced atomically
-(a temporary file beside it, then os.replace).
+the ordering and the formatting outside the rewritten values. The file is read, edited and
+replaced under an exclusive lock (`flock` on `.pyproject.toml.flopbudget.lock` beside it, removed
+afterwards), so two updating runs at once both land; the new text goes to
+`.pyproject.toml.flopbudget.tmp` (fsynced, given the file's mode bits) and then replaces the file
+with os.replace, so the file is always the old or the new text. A symlink's target is rewritten
+and the link stays a link; a read-only file is refused; the line ending (that of the first line)
+and the newlines at the end are kept; nothing is written when nothing changed, so a second run is
+byte-identical. An inline `[tool.flopbudget]` or `tests` table that must receive a new entry is
+rewritten as a table; a rewrite that would change anything outside the test entries is refused.
 
 What is written, per measured test:
 - a test with no entry at all gets an exact `[tool.flopbudget.tests."<node id>"]` entry with its
@@ -16,26 +23,47 @@ What is written, per measured test:
 
 from __future__ import annotations
 
+import contextlib
 import os
-import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+import stat
+import sys
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
+import pytest
 import tomlkit
-from tomlkit.items import Table
+from tomlkit.exceptions import TOMLKitError
+from tomlkit.items import InlineTable, Table
 
 from .budget import LIMIT_KEYS, human, matching_entries, parse_value
-from .config import Config
+from .config import Config, load_config
 from .exports import totals
 from .report import TestRow
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
+
+try:
+    import fcntl
+except ImportError:  # Windows: updates are not locked
+    fcntl = None  # type: ignore[assignment]
+
 __all__ = [
+    "LOCK_SUFFIX",
     "SLACK",
+    "TEMP_SUFFIX",
+    "UpdateError",
     "UpdateResult",
     "flops_limit_key",
+    "lock_path",
     "round_up",
+    "temp_path",
     "toml_limit_value",
     "update_pyproject",
 ]
@@ -49,6 +77,15 @@ FLOP_KEYS = (
     (10**3, "max_kflops"),
     (1, "max_flops"),
 )
+LOCK_SUFFIX = ".flopbudget.lock"
+TEMP_SUFFIX = ".flopbudget.tmp"
+LOCK_TIMEOUT_S = 60.0
+_TOP = "[tool.flopbudget]"
+_TESTS = "[tool.flopbudget.tests]"
+
+
+class UpdateError(Exception):
+    """Why nothing was written: one line that names the file."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +95,7 @@ class UpdateResult:
     unchanged: list[str] = field(default_factory=list)
     pinned: list[tuple[str, str]] = field(default_factory=list)  # (node id, file:line)
     stale: list[str] = field(default_factory=list)
+    converted: list[str] = field(default_factory=list)  # inline tables rewritten as tables
 
     def lines(self, path: Path) -> list[str]:
         counts = (
@@ -69,6 +107,7 @@ class UpdateResult:
         lines += [f"  new     {nodeid}" for nodeid in self.new]
         lines += [f"  pinned  {nodeid} (set in code at {where})" for nodeid, where in self.pinned]
         lines += [f"  stale   {pattern} (no test matched it)" for pattern in self.stale]
+        lines += [f"  rewrote {name}, an inline table, as a table" for name in self.converted]
         return lines
 
 
@@ -141,39 +180,176 @@ def _new_entry(row: TestRow, headroom: float) -> Table:
     return table
 
 
-def _tests_table(document: tomlkit.TOMLDocument) -> Table:
-    tool = document.get("tool")
-    if tool is None:
-        tool = document["tool"] = tomlkit.table(is_super_table=True)
-    flopbudget = tool.get("flopbudget")
-    if flopbudget is None:
-        flopbudget = tool["flopbudget"] = tomlkit.table()
-    tests = flopbudget.get("tests")
-    if tests is None:
-        tests = flopbudget["tests"] = tomlkit.table(is_super_table=True)
-    return tests
-
-
 def stale_patterns(config: Config, nodeids: Iterable[str]) -> list[str]:
     """The patterns of the tests entries that no collected node id matches."""
     matched = {id(e) for nodeid in nodeids for e in matching_entries(nodeid, config)}
     return [e.pattern for e in config.tests if id(e) not in matched]
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    mode = path.stat().st_mode if path.exists() else 0o644
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+def lock_path(target: Path) -> Path:
+    """The lock file beside `target`; removed when the update is done."""
+    return target.with_name(f".{target.name}{LOCK_SUFFIX}")
+
+
+def temp_path(target: Path) -> Path:
+    """The one temporary file of an update, beside `target`, written under the lock."""
+    return target.with_name(f".{target.name}{TEMP_SUFFIX}")
+
+
+@contextlib.contextmanager
+def _locked(target: Path, timeout_s: float = LOCK_TIMEOUT_S) -> Iterator[None]:
+    """Hold an exclusive `flock` on the lock file beside `target`.
+
+    The lock file is removed on the way out, so a waiter may wake up holding the lock of a
+    removed file: it checks that the path still names the file it locked, and tries again if
+    not. Without fcntl (Windows) there is no lock."""
+    if fcntl is None:
+        yield
+        return
+    lock = lock_path(target)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        descriptor = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            while True:
+                try:
+                    fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise UpdateError(
+                            f"{target} not updated: another run held {lock} for {timeout_s:g} s"
+                        ) from None
+                    time.sleep(0.01)
+            try:
+                current = os.path.samestat(os.fstat(descriptor), os.stat(lock))
+            except FileNotFoundError:
+                current = False
+        except BaseException:
+            os.close(descriptor)
+            raise
+        if current:
+            break
+        os.close(descriptor)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(lock)  # before the unlock: a waiter on this file sees it gone
+        os.close(descriptor)
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def _write_replacing(target: Path, data: bytes) -> None:
+    """Write `data` to the temporary file, then replace `target` with it (same mode bits).
+    The temporary file is gone on every way out but SIGKILL; the next update removes that one."""
+    mode = stat.S_IMODE(target.stat().st_mode) if target.exists() else 0o644
+    temporary = temp_path(target)
+    _remove(temporary)
+    try:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+        descriptor = os.open(temporary, flags, 0o600)
+        with os.fdopen(descriptor, "wb") as stream:
+            stream.write(data)
             stream.flush()
             os.fsync(stream.fileno())
-        os.chmod(temporary, mode & 0o7777)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
+        os.chmod(temporary, mode)
+        os.replace(temporary, target)
+    finally:
+        _remove(temporary)
+
+
+def _line_ending(text: str) -> str:
+    """The file's line ending: that of its first line."""
+    first = text.find("\n")
+    return "\r\n" if first > 0 and text[first - 1] == "\r" else "\n"
+
+
+def _as_written(rendered: str, original: str) -> str:
+    """tomlkit's text with the original's line ending and number of newlines at the end."""
+    text = rendered.replace("\r\n", "\n")
+    kept = original.replace("\r\n", "\n")
+    ending = len(kept) - len(kept.rstrip("\n")) if kept.strip() else 1
+    text = text.rstrip("\n") + "\n" * max(ending, 1)
+    return text.replace("\n", "\r\n") if _line_ending(original) == "\r\n" else text
+
+
+def _without_tests(data: dict) -> dict:
+    """`data` without the entries of `[tool.flopbudget.tests]`: what an update must not touch."""
+    flopbudget = data.get("tool", {}).get("flopbudget", {})
+    return {
+        **data,
+        "tool": {**data.get("tool", {}), "flopbudget": {**flopbudget, "tests": None}},
+    }
+
+
+def _reads_back(before: str, after: str, expected: dict) -> bool:
+    """Whether `after` is valid TOML holding `expected`, the same as `before` outside the test
+    entries and with every entry of `before`."""
+    try:
+        old, new = tomllib.loads(before), tomllib.loads(after)
+    except tomllib.TOMLDecodeError:
+        return False
+    old_tests = old.get("tool", {}).get("flopbudget", {}).get("tests", {})
+    new_tests = new.get("tool", {}).get("flopbudget", {}).get("tests", {})
+    return (
+        new == expected
+        and _without_tests(old) == _without_tests(new)
+        and set(old_tests) <= set(new_tests)
+    )
+
+
+def _appended(rendered: str, added: Mapping[str, Table]) -> str:
+    """`rendered` with the new entries as tables at the end of the file."""
+    tables = [
+        f"[tool.flopbudget.tests.{tomlkit.key(nodeid).as_string()}]\n{table.as_string()}"
+        for nodeid, table in added.items()
+    ]
+    return rendered.rstrip("\n") + "\n\n" + "".join(tables)
+
+
+def _as_table(inline: InlineTable) -> Table:
+    table = tomlkit.table()
+    for key, value in inline.value.body:
+        if key is not None:
+            table.append(key, value)
+    table.add(tomlkit.nl())
+    return table
+
+
+def _find_tests(document: tomlkit.TOMLDocument) -> Mapping[str, object]:
+    """`[tool.flopbudget.tests]` as it is (empty when absent); nothing is created."""
+    tests: object = document
+    for key in ("tool", "flopbudget", "tests"):
+        tests = tests.get(key) if isinstance(tests, Mapping) else None
+    return tests if isinstance(tests, Mapping) else {}
+
+
+def _tests_table(document: tomlkit.TOMLDocument, converted: list[str]) -> Table:
+    """`[tool.flopbudget.tests]`, created where missing; an inline table on the way is
+    rewritten as a table (and listed in `converted`) so that entries can be added."""
+    parent: Any = document
+    for key, name in (("tool", "[tool]"), ("flopbudget", _TOP), ("tests", _TESTS)):
+        value = parent.get(key)
+        if value is None:
+            value = parent[key] = tomlkit.table(is_super_table=True)
+        elif isinstance(value, InlineTable):
+            value = parent[key] = _as_table(value)
+            converted.append(name)
+        parent = value
+    return parent
+
+
+def _refuse_read_only(path: Path, target: Path) -> None:
+    if not target.exists():
+        return
+    mode = target.stat().st_mode
+    if not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH) or not os.access(target, os.W_OK):
+        raise UpdateError(f"{path} not updated: the file is read-only (no write permission)")
 
 
 def update_pyproject(
@@ -185,11 +361,42 @@ def update_pyproject(
 ) -> UpdateResult:
     """Apply the update to `path` (created if missing); `pinned` maps node ids whose marker sets
     limits to their file:line; `collected` is every collected node id of a full run (None when
-    the run was narrowed, so nothing can be called stale)."""
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    document = tomlkit.parse(text)
-    tests = _tests_table(document)
-    result = UpdateResult(stale=stale_patterns(config, collected) if collected else [])
+    the run was narrowed, so nothing can be called stale).
+
+    The file is read, edited and replaced under a lock, so a run updating at the same time
+    applies its changes on top of this one's. The entries are matched against the file as it
+    is then (`config`, read at start-up, serves when there is no file). A symlink's target is
+    rewritten; nothing is written when nothing changed. Every reason for writing nothing is an
+    `UpdateError` with a one-line message naming the file."""
+    try:
+        target = path.resolve()  # a symlink's target; the link stays a link
+        _refuse_read_only(path, target)
+        with _locked(target):
+            return _update_locked(path, target, config, rows, pinned, collected)
+    except (OSError, RuntimeError) as error:  # RuntimeError: a loop of symlinks (Python < 3.13)
+        raise UpdateError(f"{path} not updated: {error}") from None
+
+
+def _update_locked(
+    path: Path,
+    target: Path,
+    config: Config,
+    rows: Sequence[TestRow],
+    pinned: Mapping[str, str],
+    collected: Sequence[str] | None,
+) -> UpdateResult:
+    _remove(temp_path(target))  # left by a run killed while writing
+    try:
+        text = target.read_bytes().decode("utf-8") if target.exists() else ""
+        document = tomlkit.parse(text)
+        current = load_config(target) if target.exists() else config
+    except (UnicodeDecodeError, TOMLKitError) as error:
+        raise UpdateError(f"{path} not updated: it is not valid TOML ({error})") from None
+    except pytest.UsageError as error:
+        raise UpdateError(f"not updated: {error}") from None
+    tests = _find_tests(document)
+    result = UpdateResult(stale=stale_patterns(current, collected) if collected else [])
+    added: dict[str, Table] = {}
     for row in sorted(rows, key=lambda r: r.nodeid):
         if row.nodeid in pinned:
             result.pinned.append((row.nodeid, pinned[row.nodeid]))
@@ -197,14 +404,34 @@ def update_pyproject(
         if not row.ran_torch_work:
             continue
         if row.nodeid in tests:
-            changed = _rewrite_entry(tests[row.nodeid], row, config.update_headroom)
+            changed = _rewrite_entry(tests[row.nodeid], row, current.update_headroom)
             (result.updated if changed else result.unchanged).append(row.nodeid)
-        elif row.violated_limits or not matching_entries(row.nodeid, config):
-            tests[row.nodeid] = _new_entry(row, config.update_headroom)
+        elif row.violated_limits or not matching_entries(row.nodeid, current):
+            added[row.nodeid] = _new_entry(row, current.update_headroom)
             result.new.append(row.nodeid)
         else:
             result.unchanged.append(row.nodeid)
-    new_text = tomlkit.dumps(document)
-    if new_text != text:
-        _write_atomically(path, new_text)
-    return result
+    if not (result.updated or result.new):
+        return result  # the file is left exactly as it is
+    # tomlkit puts a new entry beside the others, but misplaces some under dotted keys; then the
+    # entries go at the end of the file. Either text must read back as the edited document.
+    rewrites_only = tomlkit.dumps(document)
+    candidates = [rewrites_only]
+    if added:
+        table = _tests_table(document, result.converted)
+        for nodeid, entry in added.items():
+            table[nodeid] = entry
+        candidates = [tomlkit.dumps(document), _appended(rewrites_only, added)]
+    expected = document.unwrap()
+    for rendered in candidates:
+        new_text = _as_written(rendered, text)
+        if _reads_back(text, new_text, expected):
+            if rendered is not candidates[0]:
+                result.converted.clear()  # nothing was converted in this text
+            _write_replacing(target, new_text.encode("utf-8"))
+            return result
+    raise UpdateError(
+        f"{path} not updated: its [tool.flopbudget] could not be rewritten without changing "
+        'other content; write it as [tool.flopbudget] and [tool.flopbudget.tests."<node id>"] '
+        "tables"
+    )
