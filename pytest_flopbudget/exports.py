@@ -12,7 +12,11 @@ JSON schema, version 1 (`"schema": "pytest-flopbudget/report"`):
       "tests": [{
         "nodeid": "tests/test_x.py::test_a", "location": "tests/test_x.py:12",
         "outcome": "passed" | "failed",                   # the test's call phase
-        "status": "ok" | "over" | "grew" | "uncounted" | "new" | "no-torch-work",
+        "status": "ok" | "over:flops" | "grew:params" | ... ,  # report.status_label():
+                  # the kind (ok, over, error, grew, uncounted, new, no-torch-work), then for a
+                  # failure ":" and what failed it (over:flops+params, over:module, grew:flops,
+                  # error:module); the same string as the terminal summary; compare the kind
+                  # with status.split(":")[0]
         "totals": {"flops": int, "macs": int, "params": int, "nonzero_params": int | null,
                    "sparse_flops": int | null, "param_bytes": int},
         "budget": {"flops": int, "params": int, ...},    # resolved limits, base units
@@ -20,7 +24,10 @@ JSON schema, version 1 (`"schema": "pytest-flopbudget/report"`):
         "previous": {"flops": int, "params": int, ...} | null,   # last run or baseline
         "delta": {"budget": float | null, "flops": float | null, "params": float | null},
         "top_modules": [{"name": str, "type": str, "flops": int}, ...],
-        "uncounted": {"aten.op": calls, ...}              # ops with no cost formula
+        "uncounted": {"aten.op": calls, ...},             # ops with no cost formula
+        "module_budgets": {"backbone": {"limits": {"flops": int, ...},
+                           "measured": {"flops": int, "macs": int, "params": int} | null,
+                           "over": ["flops", ...], "sources": {"flops": str, ...}}, ...}
       }, ...],
       "gone": ["tests/test_old.py::test_b", ...]          # in the baseline, not in this run
     }
@@ -41,7 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from .budget import format_delta, human
-from .report import LOWER_BOUND, TestRow, delta, status
+from .report import LOWER_BOUND, TestRow, delta, status, status_label
 
 __all__ = [
     "SCHEMA",
@@ -64,6 +71,7 @@ MARKS = {
     "no-torch-work": "⚪ no torch work",
     "new": "🆕 new",
     "ok": "✅ ok",
+    "error": "⛔ error",
 }
 
 
@@ -96,7 +104,7 @@ def _test_entry(row: TestRow, outcome: str, previous: Mapping[str, Any] | None) 
         "nodeid": row.nodeid,
         "location": row.location,
         "outcome": outcome,
-        "status": status(row, previous),
+        "status": status_label(row, previous),
         "totals": totals(row),
         "budget": dict(row.limits),
         "violations": list(row.failure_lines),
@@ -110,6 +118,7 @@ def _test_entry(row: TestRow, outcome: str, previous: Mapping[str, Any] | None) 
             {"name": name, "type": kind, "flops": flops} for name, kind, flops in row.top_modules
         ],
         "uncounted": dict(row.uncounted),
+        "module_budgets": dict(row.module_budgets),
     }
 
 
@@ -189,12 +198,13 @@ def markdown_report(
         moved = delta(row.flops, (previous.get(row.nodeid) or {}).get("flops"))
         return abs(moved) if moved else 0.0
 
-    failing = ("over", "grew", "uncounted")
+    failing = ("over", "error", "grew", "uncounted")
     ordered = sorted(
         rows,
         key=lambda r: (statuses[r.nodeid] not in failing, -change(r), r.nodeid),
     )
     over = sum(1 for s in statuses.values() if s == "over")
+    labels = {row.nodeid: status_label(row, previous.get(row.nodeid)) for row in rows}
     compared = "the last run" if against == "last" else f"the {against}"
     lines = [
         "### FLOP budget",
@@ -208,7 +218,8 @@ def markdown_report(
         before = previous.get(row.nodeid) or {}
         lower_bound = LOWER_BOUND if row.uncounted else ""
         lines.append(
-            f"| {MARKS[statuses[row.nodeid]]} | `{row.nodeid}` | {lower_bound}{human(row.flops)} | "
+            f"| {MARKS[statuses[row.nodeid]]}{labels[row.nodeid][len(statuses[row.nodeid]) :]} "
+            f"| `{row.nodeid}` | {lower_bound}{human(row.flops)} | "
             f"{human(row.limits.get('flops'))} | "
             f"{_cell(delta(row.flops, row.limits.get('flops')))} | "
             f"{_cell(delta(row.flops, before.get('flops')))} | {human(row.params)} | "
