@@ -248,6 +248,12 @@ def load_config(path: Path | None) -> Config:
         return Config(path=path)
     accepted = [*SETTINGS, *LIMIT_KEYS]
     for key in section:
+        if key == "modules":  # module names belong to one model: no defaults for every test
+            raise _error(
+                path,
+                f"{_TOP} key 'modules': module budgets go in a tests entry, "
+                f'[tool.flopbudget.tests."<node id>".modules."<module>"]',
+            )
         if key not in accepted:
             raise _unknown_key(path, _TOP, key, accepted)
     percents = {k: _percent(path, _TOP, k, section[k]) for k in _PERCENT_SETTINGS if k in section}

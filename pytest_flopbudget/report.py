@@ -396,10 +396,10 @@ def summary_lines(
     verbose = verbosity > 0
     ordered = sorted(rows, key=lambda r: _sort_key(r, statuses[r.nodeid]))
     columns = ["status", "FLOPs", "budget", "Δbudget", f"Δ{against}", "params", "nonzero"]
-    widths = [13, 7, 7, 8, 8, 7, 7]  # the narrowest each column gets
+    roomy = [13, 7, 7, 8, 8, 7, 7]  # the column widths when the table fits in `width`
     if verbose:
         columns += ["MACs", "bytes"]
-        widths += [7, 8]
+        roomy += [7, 8]
     table = [
         _cells(
             row,
@@ -409,7 +409,11 @@ def summary_lines(
         )
         for row in ordered
     ]
-    widths = [max(w, *(len(cells[i]) for cells in [columns, *table])) for i, w in enumerate(widths)]
+    # each column as wide as its widest cell (header included), roomier when that still fits
+    tight = [max(len(cells[i]) for cells in [columns, *table]) for i in range(len(columns))]
+    widths = [max(w, t) for w, t in zip(roomy, tight, strict=True)]
+    if sum(widths) + len(widths) - 1 > width:
+        widths = tight
     header = _line(columns, widths)
     one_line = all(len(header) + 1 + len(r.nodeid) <= width for r in rows)
     if one_line:
