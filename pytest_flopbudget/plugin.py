@@ -419,7 +419,7 @@ class FlopBudgetSession:
         rows = self._rows()
         if os.environ.get("GITHUB_ACTIONS") == "true":
             for row in rows:
-                if row.violations or row.strict_failure:
+                if row.violations or row.strict_failure or row.module_errors:
                     terminalreporter.write_line(_github_error(row))
         verbosity = terminalreporter.verbosity
         if verbosity <= -2 or not (rows or self.messages):

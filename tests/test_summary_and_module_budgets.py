@@ -332,6 +332,7 @@ def test_header_rule_and_rows_line_up_with_and_without_a_baseline(
 
 
 def test_module_budget_in_the_marker_passes_at_its_limit_and_fails_over_it(pytester):
+    nested_limit = BACKBONE_0_PARAMS - 1
     make_tests(
         pytester,
         f"""
@@ -343,7 +344,7 @@ def test_module_budget_in_the_marker_passes_at_its_limit_and_fails_over_it(pytes
         def test_over():
             Net()(x())
 
-        @pytest.mark.flop_budget(modules={{"Net.backbone.0": {{"max_params": {BACKBONE_0_PARAMS - 1}}}}})
+        @pytest.mark.flop_budget(modules={{"Net.backbone.0": {{"max_params": {nested_limit}}}}})
         def test_nested_full_name():
             Net()(x())
         """,
@@ -356,8 +357,8 @@ def test_module_budget_in_the_marker_passes_at_its_limit_and_fails_over_it(pytes
         "(max_flops from marker on test_x.py::test_over, module 'backbone')",
     ]
     assert failure_of(result, "test_x.py::test_nested_full_name")[0] == (
-        f"module Net.backbone.0: params {BACKBONE_0_PARAMS} > {BACKBONE_0_PARAMS - 1} "
-        f"({pct(BACKBONE_0_PARAMS, BACKBONE_0_PARAMS - 1)})"
+        f"module Net.backbone.0: params {BACKBONE_0_PARAMS} > {nested_limit} "
+        f"({pct(BACKBONE_0_PARAMS, nested_limit)})"
     )
     statuses = {row["test"]: row["status"] for row in summary(result)}
     assert statuses["test_x.py::test_over"] == "over:module"
@@ -377,8 +378,8 @@ def test_module_budget_in_the_marker_passes_at_its_limit_and_fails_over_it(pytes
 def test_module_budget_with_the_fixture_and_a_test_limit_over_too(pytester):
     make_tests(
         pytester,
-        f"""
-        @pytest.mark.flop_budget(max_flops=1, modules={{"head": {{"max_macs": 1}}}})
+        """
+        @pytest.mark.flop_budget(max_flops=1, modules={"head": {"max_macs": 1}})
         def test_both(flop_budget):
             flop_budget.profile(Net(), x())
             flop_budget.profile(Net(), x())  # work adds up over the recordings
