@@ -124,12 +124,14 @@ class Limit:
 
 @dataclass(frozen=True)
 class Budget:
-    """The limits that apply to one test, by quantity, the allowed overshoot (a fraction), and
-    whether ops with no cost formula fail the test (`strict`)."""
+    """The limits that apply to one test, by quantity, the allowed overshoot (a fraction),
+    whether ops with no cost formula fail the test (`strict`), and the limits of named modules
+    (`modules`: {module name: {quantity: Limit}}, see :mod:`pytest_flopbudget.module_budgets`)."""
 
     limits: Mapping[str, Limit] = field(default_factory=dict)
     tolerance: float = 0.0
     strict: bool = False
+    modules: Mapping[str, Mapping[str, Limit]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -350,8 +352,8 @@ def parse_marker(
     kwargs: Mapping[str, object], source: str
 ) -> tuple[dict[str, Limit], float | None]:
     """The limits and the optional ``tolerance`` of ``@pytest.mark.flop_budget(...)``; an
-    optional ``strict`` is validated here too (and read by :func:`resolve`)."""
-    accepted = [*LIMIT_KEYS, "tolerance", "strict"]
+    optional ``strict`` and ``modules`` are validated here too (and read by :func:`resolve`)."""
+    accepted = [*LIMIT_KEYS, "tolerance", "strict", "modules"]
     for key in kwargs:
         if key not in accepted:
             raise _unknown_key(key, source, accepted)
@@ -360,7 +362,11 @@ def parse_marker(
         tolerance = parse_percent(kwargs["tolerance"], "tolerance", source)
     if "strict" in kwargs:
         parse_strict(kwargs["strict"], "strict", source)
-    limits = {k: v for k, v in kwargs.items() if k not in ("tolerance", "strict")}
+    if "modules" in kwargs:
+        from .module_budgets import parse_module_budgets
+
+        parse_module_budgets(kwargs["modules"], source)
+    limits = {k: v for k, v in kwargs.items() if k not in ("tolerance", "strict", "modules")}
     return parse_limits(limits, source), tolerance
 
 
@@ -407,7 +413,18 @@ def resolve(marker_kwargs: Mapping[str, Any] | None, node_id: str, config: Confi
     stricts = [marker_kwargs.get("strict"), *(e.strict for e in entries), config.strict]
     strict = next(s for s in stricts if s is not None)
     ordered = {q: limits[q] for q in QUANTITIES if q in limits}
-    return Budget(limits=ordered, tolerance=tolerance, strict=strict)
+    modules = _module_layers(marker_kwargs, node_id, entries)
+    return Budget(limits=ordered, tolerance=tolerance, strict=strict, modules=modules)
+
+
+def _module_layers(
+    marker_kwargs: Mapping[str, Any], node_id: str, entries: list[TestEntry]
+) -> dict[str, dict[str, Limit]]:
+    """Module budgets, per module and quantity: marker > exact entry > globs (no defaults)."""
+    from .module_budgets import merge_module_budgets, parse_module_budgets
+
+    marker = parse_module_budgets(marker_kwargs.get("modules", {}), f"marker on {node_id}")
+    return merge_module_budgets([marker, *(e.modules for e in entries)])
 
 
 # --- checking --------------------------------------------------------------------------------

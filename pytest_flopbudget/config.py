@@ -16,8 +16,12 @@ whose message names the file, the table and the key. The settings::
     tolerance = "2%"           # per-entry override of the top-level tolerance
     strict = true              # per-entry override of the top-level strict
 
+    [tool.flopbudget.tests."tests/test_models.py::test_resnet".modules."layer4"]
+    max_gflops = 1.5           # a module budget: FLOP, MAC and params keys
+
 A ``tests`` entry is a node id or a glob (``*`` and ``?``); it may hold budget keys, a
-``tolerance`` and ``strict`` (``true`` or ``false``). An empty entry budgets its tests with the
+``tolerance``, ``strict`` (``true`` or ``false``) and ``modules`` tables (exact and glob entries
+alike; there are no top-level module defaults). An empty entry budgets its tests with the
 defaults alone. Percentages are strings such as ``"5%"`` or plain numbers of percent (``5``).
 """
 
@@ -72,7 +76,7 @@ SETTINGS: tuple[str, ...] = (
     "tests",
 )
 _PERCENT_SETTINGS: tuple[str, ...] = ("tolerance", "fail_on_increase", "update_headroom")
-_ENTRY_KEYS: list[str] = [*LIMIT_KEYS, "tolerance", "strict"]
+_ENTRY_KEYS: list[str] = [*LIMIT_KEYS, "tolerance", "strict", "modules"]
 _TOP = "[tool.flopbudget]"
 
 
@@ -88,6 +92,7 @@ class TestEntry:
     is_glob: bool
     tolerance: float | None = None
     strict: bool | None = None
+    modules: Mapping[str, Mapping[str, Limit]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -180,7 +185,7 @@ def _entry(path: Path, pattern: object, table: object) -> TestEntry:
             f"[tool.flopbudget.tests] key {pattern!r} must be a table {name}, got {shown(table)}",
         )
     for key, value in table.items():
-        if isinstance(value, dict):
+        if isinstance(value, dict) and key != "modules":
             raise _error(
                 path,
                 f"{name} key {key!r} is a table, not a budget value; quote the whole node id "
@@ -194,9 +199,31 @@ def _entry(path: Path, pattern: object, table: object) -> TestEntry:
     strict = _strict(path, name, table["strict"]) if "strict" in table else None
     limits = _limits(path, name, {k: v for k, v in table.items() if k in LIMIT_KEYS})
     is_glob = "*" in pattern or "?" in pattern
+    modules = _modules(path, name, table["modules"]) if "modules" in table else {}
     return TestEntry(
-        pattern=pattern, limits=limits, is_glob=is_glob, tolerance=tolerance, strict=strict
+        pattern=pattern,
+        limits=limits,
+        is_glob=is_glob,
+        tolerance=tolerance,
+        strict=strict,
+        modules=modules,
     )
+
+
+def _modules(path: Path, table: str, value: object) -> dict[str, dict[str, Limit]]:
+    """The ``modules`` tables of a tests entry; a bad one names the file, table and key."""
+    from pytest_flopbudget.module_budgets import parse_module_budgets
+
+    try:
+        budgets = parse_module_budgets(value, table)
+    except BudgetError as exc:
+        raise _error(path, str(exc)) from None
+    return {
+        name: {
+            q: replace(limit, source=f"{path.name} {limit.source}") for q, limit in limits.items()
+        }
+        for name, limits in budgets.items()
+    }
 
 
 def _tests(path: Path, tests: object) -> tuple[TestEntry, ...]:
@@ -229,6 +256,12 @@ def load_config(path: Path | None) -> Config:
         return Config(path=path)
     accepted = [*SETTINGS, *LIMIT_KEYS]
     for key in section:
+        if key == "modules":  # module names belong to one model: no defaults for every test
+            raise _error(
+                path,
+                f"{_TOP} key 'modules': module budgets go in a tests entry, "
+                f'[tool.flopbudget.tests."<node id>".modules."<module>"]',
+            )
         if key not in accepted:
             raise _unknown_key(path, _TOP, key, accepted)
     percents = {k: _percent(path, _TOP, k, section[k]) for k in _PERCENT_SETTINGS if k in section}

@@ -14,8 +14,11 @@ JSON schema, version 2 (`"schema": "pytest-flopbudget/report"`; version 1 baseli
       "tests": [{
         "nodeid": "tests/test_x.py::test_a", "location": "tests/test_x.py:12",
         "outcome": "passed" | "failed",                   # the test's call phase
-        "status": "ok" | "over" | "grew" | "uncounted" | "new" | "no-torch-work",
-                                                          # (may carry a ":" suffix: "over:params")
+        "status": "ok" | "over:flops" | "grew:params" | ... ,  # report.status_label():
+                  # the kind (ok, over, error, grew, uncounted, new, no-torch-work), then for a
+                  # failure ":" and what failed it (over:flops+params, over:module, grew:flops,
+                  # error:module); the same string as the terminal summary; compare the kind
+                  # with status.split(":")[0]
         "totals": {"flops": int, "macs": int, "params": int, "nonzero_params": int | null,
                    "sparse_flops": int | null, "param_bytes": int},
         "budget": {"flops": int, "params": int, ...},    # resolved limits, base units
@@ -29,6 +32,9 @@ JSON schema, version 2 (`"schema": "pytest-flopbudget/report"`; version 1 baseli
         "ops": {"aten.addmm": {"calls": int, "macs": int, "flops": int}, ...},
         "uncounted": {"aten.op": calls, ...},             # ops with no cost formula
         "fingerprint": "4abaddb81721"                     # of the cost formulas it counted with
+        "module_budgets": {"backbone": {"limits": {"flops": int, ...},
+                           "measured": {"flops": int, "macs": int, "params": int} | null,
+                           "over": ["flops", ...], "sources": {"flops": str, ...}}, ...}
       }, ...],
       "gone": ["tests/test_old.py::test_b", ...]          # in the baseline, not in this run
     }
@@ -64,7 +70,7 @@ from typing import Any
 
 from .budget import format_delta, human
 from .deltas import change_lines, counter_note, module_changes, ops_change, ops_change_text
-from .report import LOWER_BOUND, TestRow, delta, status
+from .report import LOWER_BOUND, TestRow, delta, status, status_label
 
 __all__ = [
     "SCHEMA",
@@ -102,6 +108,7 @@ MARKS = {
     "no-torch-work": "⚪ no torch work",
     "new": "🆕 new",
     "ok": "✅ ok",
+    "error": "⛔ error",
 }
 
 
@@ -172,7 +179,7 @@ def _test_entry(row: TestRow, outcome: str, previous: Mapping[str, Any] | None) 
         "nodeid": row.nodeid,
         "location": row.location,
         "outcome": outcome,
-        "status": status(row, previous),
+        "status": status_label(row, previous),
         "totals": totals(row),
         "budget": dict(row.limits),
         "violations": list(row.failure_lines),
@@ -190,6 +197,7 @@ def _test_entry(row: TestRow, outcome: str, previous: Mapping[str, Any] | None) 
         "ops": detail["ops"],
         "uncounted": dict(row.uncounted),
         "fingerprint": row.fingerprint,
+        "module_budgets": dict(row.module_budgets),
     }
 
 
@@ -475,7 +483,7 @@ def markdown_report(
             and before.get("params") == row.params
         )
 
-    failing = ("over", "grew", "uncounted")
+    failing = ("over", "error", "grew", "uncounted")
     ordered = sorted(
         (row for row in rows if not unchanged(row)),
         key=lambda r: (
@@ -494,6 +502,7 @@ def markdown_report(
             if added or removed:
                 ops_changed[row.nodeid] = ops_change_text(added, removed)
     mark, _, outcome = verdict(list(statuses.values()), threshold).partition(" ")
+    labels = {row.nodeid: status_label(row, previous.get(row.nodeid)) for row in rows}
     lines = [
         f"### {mark} FLOP budget: {outcome}",
         "",
@@ -514,7 +523,8 @@ def markdown_report(
         mark = MARKS.get(row_status) or f"{MARKS[_base(row_status)].split()[0]} {row_status}"
         dagger = " †" if row.nodeid in ops_changed else ""
         lines.append(
-            f"| {mark}{dagger} | `{row.nodeid}` | {lower_bound}{human(row.flops)} | "
+            f"| {mark}{labels[row.nodeid][len(statuses[row.nodeid]) :]}{dagger} "
+            f"| `{row.nodeid}` | {lower_bound}{human(row.flops)} | "
             f"{human(row.limits.get('flops'))} | "
             f"{_cell(delta(row.flops, row.limits.get('flops')))} | "
             f"{_cell(delta(row.flops, before.get('flops')))} | {human(row.params)} | "

@@ -43,11 +43,12 @@ if TYPE_CHECKING:
 
 MARKER = "flop_budget"
 MARKER_HELP = (
-    "flop_budget(max_gflops=..., max_params=..., tolerance=..., strict=...): count the torch "
-    "work of this test's call phase and fail it when a limit is exceeded (with strict=True, also "
-    "when it ran ops with no cost formula). Keys: max_flops, max_kflops, max_mflops, "
-    "max_gflops, max_tflops, max_macs, max_gmacs, max_params, max_nonzero_params, "
-    "max_sparse_flops, max_param_bytes, tolerance, strict."
+    "flop_budget(max_gflops=..., max_params=..., tolerance=..., strict=..., modules=...): count "
+    "the torch work of this test's call phase and fail it when a limit is exceeded (with "
+    "strict=True, also when it ran ops with no cost formula). Keys: max_flops, max_kflops, "
+    "max_mflops, max_gflops, max_tflops, max_macs, max_gmacs, max_params, max_nonzero_params, "
+    "max_sparse_flops, max_param_bytes, tolerance, strict, and modules={'backbone': "
+    "{'max_gflops': 3}} (per-module FLOP, MAC and params limits)."
 )
 # the last run's module trees, op totals and fingerprints ({"context": ..., "tests": {...}})
 LAST_RUN_DETAIL_KEY = "flopbudget/last-run-detail"
@@ -362,7 +363,7 @@ class FlopBudgetSession:
                 budget = resolve(kwargs, item.nodeid, self.settings)
             except BudgetError as error:
                 raise pytest.UsageError(str(error)) from None
-            pinned = any(key not in ("tolerance", "strict") for key in kwargs)
+            pinned = any(key not in ("tolerance", "strict", "modules") for key in kwargs)
             state = item.stash[BUDGET_KEY] = TestBudget(budget, self.settings.count, pinned)
             state.extensions = _extensions(item)
 
@@ -438,8 +439,9 @@ class FlopBudgetSession:
                 return (yield)
         from .counter import counting
         from .exports import totals
+        from .module_budgets import check_modules
         from .registry import fingerprint_for, using
-        from .report import build_row, failure_text, growth_messages, measured
+        from .report import build_row, failure_text, grown_quantities, growth_messages, measured
 
         # The test's own failure propagates from the yield and wins over any budget.
         with using(state.extensions), counting(count=state.count, only_modules=True) as whole_call:
@@ -447,10 +449,11 @@ class FlopBudgetSession:
         profiles = state.recorded or [whole_call.profile]
         values = measured(profiles)
         violations = check(values, state.budget)
-        growth = []
+        growth, grown = [], []
         if self.fail_on_increase is not None:
             previous = self.previous.get(item.nodeid)
             growth = growth_messages(values, previous, self.fail_on_increase, self.against)
+            grown = grown_quantities(values, previous, self.fail_on_increase)
         path, line, _ = item.location
         row = build_row(
             item.nodeid,
@@ -463,6 +466,8 @@ class FlopBudgetSession:
             detail_depth=self.depth if self.terminal_report else None,
             strict=state.budget.strict or self.strict,
             fingerprint=fingerprint_for(state.extensions),
+            grown=grown,
+            module_check=check_modules(profiles, state.budget),
         )
         item.stash[ROW_KEY] = row.to_dict()
         for key, value in totals(row).items():
@@ -476,7 +481,8 @@ class FlopBudgetSession:
                 stacklevel=1,
             )
         over_budget = row.violations and not (self.disabled or self.updating)
-        if over_budget or (row.strict_failure and not self.disabled):
+        unchecked = row.strict_failure or row.module_errors  # fails even while updating
+        if over_budget or (unchecked and not self.disabled):
             pytest.fail(failure_text(row, self._module_changes(row)), pytrace=False)
         return result
 
@@ -556,6 +562,11 @@ class FlopBudgetSession:
             self.errors.append(f"flop budget update: {error}")
             return
         self.messages += result.lines(self.pyproject)
+        with_modules = sum(1 for row in rows if row.module_budgets)
+        if with_modules:
+            self.messages.append(
+                f"  module budgets of {with_modules} test(s) left as they are (edit by hand)"
+            )
 
     def _remember(self, rows: list[TestRow]) -> None:
         """This run's totals over the last run's in pytest's cache, pruned (see lastrun.py)."""
@@ -659,7 +670,7 @@ class FlopBudgetSession:
         rows = self._rows()
         if os.environ.get("GITHUB_ACTIONS") == "true":
             for row in rows:
-                if row.violations or row.strict_failure:
+                if row.violations or row.strict_failure or row.module_errors:
                     terminalreporter.write_line(_github_error(row))
         verbosity = terminalreporter.verbosity
         if verbosity <= -2 or not (rows or self.messages):
@@ -669,7 +680,8 @@ class FlopBudgetSession:
 
         if rows:
             width = terminalreporter._tw.fullwidth
-            lines = summary_lines(rows, self.previous, verbosity, width, self.against)
+            markup = terminalreporter._tw.markup  # colours only when pytest colours its output
+            lines = summary_lines(rows, self.previous, verbosity, width, self.against, markup)
             if verbosity >= 0:
                 terminalreporter.write_sep("=", "flop budget")
             for line in lines:

@@ -7,12 +7,15 @@ controller renders them. This module imports no torch.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .budget import Budget, Violation, format_delta, human
 from .result import Profile, columns, module_label, op_table, share
+
+if TYPE_CHECKING:
+    from .module_budgets import ModuleCheck
 
 __all__ = [
     "STATUSES",
@@ -21,18 +24,23 @@ __all__ = [
     "delta",
     "detail_lines",
     "failure_text",
+    "grown_quantities",
     "growth_messages",
     "measured",
     "status",
+    "status_label",
     "strict_message",
     "summary_lines",
     "uncounted_hint",
 ]
 
 # worst first: the order the summary sorts by
-# over: a limit exceeded; grew: within its limits but grown past --flop-fail-on-increase;
-# uncounted: failed under strict for ops with no cost formula
-STATUSES = ("over", "grew", "uncounted", "no-torch-work", "new", "ok")
+# over: a limit exceeded; error: a module budget names no recorded module; grew: within its
+# limits but grown past --flop-fail-on-increase; uncounted: failed under strict for ops with no
+# cost formula. status_label() adds what: over:flops, over:params+module, grew:flops, ...
+STATUSES = ("over", "error", "grew", "uncounted", "no-torch-work", "new", "ok")
+# the colour of each status in the terminal (when pytest colours its output)
+COLOURS = {"over": "red", "error": "red", "uncounted": "red", "grew": "yellow", "ok": "green"}
 LOWER_BOUND = "≥"  # marks the FLOPs of a test that ran ops with no cost formula
 TOP_MODULES = 5
 FOLD_AFTER = 8  # children shown per module in the detailed tree; the rest fold into "other"
@@ -71,11 +79,19 @@ class TestRow:
     tree: list[tuple[str, str, int, int, int, int]] = field(default_factory=list)
     tree_left_out: int = 0
     fingerprint: str = ""
+    # the exceeded quantities in QUANTITIES order, then "module" (a module budget); the grown ones
+    exceeded: list[str] = field(default_factory=list)
+    grown: list[str] = field(default_factory=list)
+    # {module: {"limits": {quantity: int}, "sources": {...}, "measured": {...} | None}}
+    module_budgets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    module_errors: list[str] = field(default_factory=list)  # budgets naming no recorded module
 
     @property
     def failure_lines(self) -> list[str]:
-        """What fails the test: one line per exceeded limit or growth, then the strict line."""
-        return [*self.violations, self.strict_failure] if self.strict_failure else self.violations
+        """What fails the test: one line per exceeded limit or growth, a line per module budget
+        naming no recorded module, then the strict line."""
+        lines = [*self.violations, *self.module_errors]
+        return [*lines, self.strict_failure] if self.strict_failure else lines
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -141,6 +157,18 @@ def _op_detail(profiles: Sequence[Profile]) -> list[tuple[str, int, int, int]]:
     return [tuple(row) for row in merged.values()]
 
 
+def grown_quantities(
+    row_values: Mapping[str, int | None], previous: Mapping[str, Any] | None, allowed: float
+) -> list[str]:
+    """ "flops" and/or "params", when grown more than `allowed` (a fraction) over `previous`."""
+    grown = []
+    for quantity in ("flops", "params"):
+        change = delta(row_values.get(quantity), (previous or {}).get(quantity))
+        if change is not None and change > allowed:
+            grown.append(quantity)
+    return grown
+
+
 def growth_messages(
     row_values: Mapping[str, int | None],
     previous: Mapping[str, Any] | None,
@@ -151,10 +179,11 @@ def growth_messages(
     "baseline" or the "last" run: `against`)."""
     over = "last run" if against == "last" else against
     messages = []
+    grown_ones = grown_quantities(row_values, previous, allowed)
     for quantity, label, unit in (("flops", "FLOPs", "FLOPs"), ("params", "params", "")):
         now, before = row_values.get(quantity), (previous or {}).get(quantity)
         grown = delta(now, before)
-        if grown is not None and grown > allowed:
+        if quantity in grown_ones:
             messages.append(
                 f"{label} grew {format_delta(grown)} over the {over}: "
                 f"{human(before, unit)} -> {human(now, unit)} (allowed {format_delta(allowed)})"
@@ -182,10 +211,14 @@ def build_row(
     detail_depth: int | None = None,
     strict: bool = False,
     fingerprint: str = "",
+    grown: Sequence[str] = (),
+    module_check: ModuleCheck | None = None,
 ) -> TestRow:
     """The row of one test; `detail_depth` (when a detailed report is wanted) keeps the module
     tree down to that depth and the op table; under `strict`, ops with no cost formula make a
-    failure line."""
+    failure line; `grown` names the quantities behind the `growth` lines; `module_check` is the
+    outcome of the test's module budgets (`module_check`)."""
+    module_violations = module_check.violations if module_check is not None else []
     values = measured(profiles)
     modules = sorted(
         (m for p in profiles for m in p.top_modules(TOP_MODULES)), key=lambda m: -m.flops
@@ -207,7 +240,7 @@ def build_row(
         sparse_flops=values["sparse_flops"],
         param_bytes=values["param_bytes"] or 0,
         limits={quantity: limit.value for quantity, limit in budget.limits.items()},
-        violations=[v.message() for v in violations] + list(growth),
+        violations=[v.message() for v in [*violations, *module_violations]] + list(growth),
         violated_limits=[f"{v.limit.key} from {v.limit.source}" for v in violations],
         top_modules=[(m.name, m.type_name, m.flops) for m in modules],
         uncounted=uncounted,
@@ -218,12 +251,19 @@ def build_row(
         tree=tree,
         tree_left_out=tree_left_out,
         fingerprint=fingerprint,
+        exceeded=[v.quantity for v in violations] + (["module"] if module_violations else []),
+        grown=list(grown) if growth else [],
+        module_budgets=dict(module_check.results) if module_check is not None else {},
+        module_errors=list(module_check.errors) if module_check is not None else [],
     )
 
 
 def status(row: TestRow, previous: Mapping[str, Any] | None) -> str:
-    if row.violated_limits:
+    """The kind of outcome, one of STATUSES (what code compares; status_label() says what)."""
+    if row.violated_limits or row.exceeded:
         return "over"
+    if row.module_errors:
+        return "error"
     if row.violations:
         return "grew"
     if row.strict_failure:
@@ -233,6 +273,20 @@ def status(row: TestRow, previous: Mapping[str, Any] | None) -> str:
     if previous is None:
         return "new"
     return "ok"
+
+
+def status_label(row: TestRow, previous: Mapping[str, Any] | None) -> str:
+    """The status as shown and exported: the kind, and for a failure what failed it:
+    ``over:flops``, ``over:params+module`` (every exceeded quantity, in QUANTITIES order, then
+    ``module``), ``grew:flops+params``, ``error:module``. ``label.split(":")[0]`` is the kind."""
+    kind = status(row, previous)
+    if kind == "over" and row.exceeded:
+        return "over:" + "+".join(row.exceeded)
+    if kind == "grew" and row.grown:
+        return "grew:" + "+".join(row.grown)
+    if kind == "error":
+        return "error:module"
+    return kind
 
 
 def delta(now: int | None, before: int | None) -> float | None:
@@ -247,8 +301,13 @@ def failure_text(row: TestRow, changes: Sequence[str] = ()) -> str:
     FLOPs changed most against the baseline or last run), the costliest modules and any
     uncounted ops."""
     lines = list(row.failure_lines)
-    if row.violated_limits:
-        lines.append("(" + "; ".join(row.violated_limits) + ")")
+    over_modules = [
+        entry["sources"][quantity]
+        for entry in row.module_budgets.values()
+        for quantity in entry["over"]
+    ]
+    if row.violated_limits or over_modules:
+        lines.append("(" + "; ".join([*row.violated_limits, *over_modules]) + ")")
     if changes:
         lines += ["", *changes]
     if row.top_modules:
@@ -296,11 +355,24 @@ def _cells(row: TestRow, row_status: str, before: Mapping[str, Any], verbose: bo
     return [*cells, human(row.macs), f"{human(row.param_bytes)}B"]
 
 
-def _line(cells: list[str], widths: list[int]) -> str:
+def _line(cells: list[str], widths: list[int], paint: Callable[[str], str] | None = None) -> str:
+    """Cells padded to `widths` (the first left-aligned); `paint` colours the first cell's text
+    after the padding is computed, so escape codes never count towards a width."""
+    first = cells[0] if paint is None else paint(cells[0])
     return " ".join(
-        f"{cell:<{width}}" if i == 0 else f"{cell:>{width}}"
-        for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
+        [first + " " * (widths[0] - len(cells[0]))]
+        + [f"{cell:>{width}}" for cell, width in zip(cells[1:], widths[1:], strict=True)]
     )
+
+
+Markup = Callable[..., str]  # TerminalWriter.markup: (text, red=True) -> text in escape codes
+
+
+def _painter(markup: Markup | None, kind: str) -> Callable[[str], str] | None:
+    colour = COLOURS.get(kind)
+    if markup is None or colour is None:
+        return None
+    return lambda text: markup(text, **{colour: True})
 
 
 def uncounted_hint(rows: Sequence[TestRow]) -> str | None:
@@ -321,6 +393,7 @@ def summary_lines(
     verbosity: int = 0,
     width: int = 80,
     against: str = "last",
+    markup: Markup | None = None,
 ) -> list[str]:
     """The `flop budget` section: one row per test, the worst first.
 
@@ -330,7 +403,9 @@ def summary_lines(
     beside the numbers in `width` columns, every node id goes on its own line above its numbers.
     The FLOPs of a test that ran ops with no cost formula are marked as a lower bound, and a line
     under the table counts those tests (`verbosity` > 0 lists their ops). With `verbosity` < 0,
-    one line of counts.
+    one line of counts. The status is status_label()'s, coloured by `markup` (a TerminalWriter's,
+    which colours only when pytest does): red over, error and uncounted, yellow grew, green ok.
+    Columns are as wide as their widest cell; the rule under the header is as wide as the table.
     """
     statuses = {row.nodeid: status(row, previous.get(row.nodeid)) for row in rows}
     if verbosity < 0:
@@ -343,18 +418,33 @@ def summary_lines(
     verbose = verbosity > 0
     ordered = sorted(rows, key=lambda r: _sort_key(r, statuses[r.nodeid]))
     columns = ["status", "FLOPs", "budget", "Δbudget", f"Δ{against}", "params", "nonzero"]
-    widths = [13, 7, 7, 8, 8, 7, 7]
+    roomy = [13, 7, 7, 8, 8, 7, 7]  # the column widths when the table fits in `width`
     if verbose:
         columns += ["MACs", "bytes"]
-        widths += [7, 8]
+        roomy += [7, 8]
+    table = [
+        _cells(
+            row,
+            status_label(row, previous.get(row.nodeid)),
+            previous.get(row.nodeid) or {},
+            verbose,
+        )
+        for row in ordered
+    ]
+    # each column as wide as its widest cell (header included), roomier when that still fits
+    tight = [max(len(cells[i]) for cells in [columns, *table]) for i in range(len(columns))]
+    widths = [max(w, t) for w, t in zip(roomy, tight, strict=True)]
+    if sum(widths) + len(widths) - 1 > width:
+        widths = tight
     header = _line(columns, widths)
     one_line = all(len(header) + 1 + len(r.nodeid) <= width for r in rows)
-    lines = [f"{header} test" if one_line else f"test\n{header}"]
-    lines.append("-" * min(width, max(len(line) for line in lines[0].splitlines())))
-    for row in ordered:
-        text = _line(
-            _cells(row, statuses[row.nodeid], previous.get(row.nodeid) or {}, verbose), widths
-        )
+    if one_line:
+        table_width = len(header) + 1 + max(len("test"), *(len(r.nodeid) for r in rows))
+        lines = [f"{header} test", "-" * table_width]
+    else:
+        lines = ["test", header, "-" * len(header)]
+    for row, cells in zip(ordered, table, strict=True):
+        text = _line(cells, widths, _painter(markup, statuses[row.nodeid]))
         lines += [f"{text} {row.nodeid}"] if one_line else [row.nodeid, text]
     hint = uncounted_hint(rows)
     if hint:

@@ -37,12 +37,21 @@ def isolate_inner_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
 
 
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def plain(line: str) -> str:
+    """`line` without terminal colour codes (``--color=yes``)."""
+    return ANSI_ESCAPE.sub("", line)
+
+
 def summary(result: pytest.RunResult) -> list[dict[str, str]]:
     """The rows of the `flop budget` section, in order: {column: cell, ..., "test": node id}.
 
-    Handles both layouts: node id at the end of each row, or on its own line above the row.
+    Handles both layouts: node id at the end of each row, or on its own line above the row,
+    and coloured output (the colour codes are dropped).
     """
-    lines = result.outlines
+    lines = [plain(line) for line in result.outlines]
     start = next(i for i, line in enumerate(lines) if re.fullmatch(r"=+ flop budget =+", line))
     body = []
     for line in lines[start + 1 :]:

@@ -333,7 +333,7 @@ def test_json_report_follows_the_documented_schema_with_exact_totals(pytester):
     entry_keys = [
         *("nodeid", "location", "outcome", "status", "totals", "budget", "violations"),
         *("previous", "delta", "top_modules", "modules", "modules_left_out", "ops"),
-        *("uncounted", "fingerprint"),
+        *("uncounted", "fingerprint", "module_budgets"),
     ]
     assert list(over) == list(two) == entry_keys
     fingerprint = over.pop("fingerprint")
@@ -342,7 +342,7 @@ def test_json_report_follows_the_documented_schema_with_exact_totals(pytester):
         "nodeid": "test_x.py::test_over",
         "location": f"test_x.py:{definition_line(source, 'test_over')}",
         "outcome": "failed",
-        "status": "over",
+        "status": "over:flops",
         "totals": {
             "flops": FLOPS,
             "macs": MACS,
@@ -369,6 +369,7 @@ def test_json_report_follows_the_documented_schema_with_exact_totals(pytester):
         "modules_left_out": 0,
         "ops": {"aten.addmm": {"calls": 1, "macs": MACS, "flops": FLOPS}},
         "uncounted": {},
+        "module_budgets": {},
     }
     assert two == {
         "nodeid": "test_x.py::test_two",
@@ -420,6 +421,7 @@ def test_json_report_follows_the_documented_schema_with_exact_totals(pytester):
         "modules_left_out": 0,
         "ops": {"aten.addmm": {"calls": 2, "macs": 2 * MACS, "flops": 2 * FLOPS}},
         "uncounted": {"aten.logcumsumexp": 1},
+        "module_budgets": {},
     }
 
 
@@ -476,7 +478,7 @@ def test_markdown_report_puts_over_budget_rows_first_then_the_changed_ones(pytes
         *("status", "test", "FLOPs", "budget", "Δ budget", "Δ last", "params", "Δ params"),
     ]
     assert [(r["status"], r["test"], r["FLOPs"], r["Δ last"], r["Δ params"]) for r in rows] == [
-        ("🔴 over", "`test_x.py::test_b_over`", str(FLOPS), "+0.0%", "+0.0%"),
+        ("🔴 over:flops", "`test_x.py::test_b_over`", str(FLOPS), "+0.0%", "+0.0%"),
         ("✅ ok", "`test_x.py::test_d_lot`", human(FLOPS_20), pct(FLOPS_20, FLOPS), "+100.0%"),
         ("✅ ok", "`test_x.py::test_a_little`", str(little), "+10.0%", "+10.0%"),
     ]  # test_c_same is unchanged: only counted
@@ -769,7 +771,7 @@ def test_fail_on_increase_fails_the_grown_test_in_its_call_phase(pytester, sourc
     assert str(report.longrepr).splitlines() == growth_lines("baseline")
     rows = {row["test"]: row for row in summary(result)}
     assert (
-        rows["test_x.py::test_grown"]["status"] == "grew"
+        rows["test_x.py::test_grown"]["status"] == "grew:flops+params"
     )  # within its limits, grown past the allowance
     assert rows["test_x.py::test_within"]["Δbaseline"] == pct(WITHIN_FLOPS, FLOPS)
     assert rows["test_x.py::test_within"]["status"] == "ok"
@@ -920,7 +922,7 @@ def test_budget_update_rewrites_only_the_stale_values_and_keeps_the_file_otherwi
             "  stale   test_x.py::test_removed (no test matched it)",
         ]
     )
-    assert row_of(result, "test_x.py::test_over")["status"] == "over"
+    assert row_of(result, "test_x.py::test_over")["status"] == "over:flops"
 
     after = pyproject_text(pytester)
     old, new = before.splitlines(), after.splitlines()

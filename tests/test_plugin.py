@@ -757,7 +757,7 @@ def test_summary_has_one_row_per_budgeted_test_the_worst_first(pytester):
     result.assert_outcomes(passed=3, failed=1)
     rows = summary(result)
     assert [(r["status"], r["test"]) for r in rows] == [
-        ("over", "test_x.py::test_over"),
+        ("over:flops", "test_x.py::test_over"),
         ("no-torch-work", "test_x.py::test_nothing"),
         ("new", "test_x.py::test_new"),
     ]
@@ -854,7 +854,11 @@ def test_disable_measures_and_reports_but_fails_nothing(pytester):
     result.assert_outcomes(passed=1)
     assert "FLOP budget exceeded" not in result.stdout.str()
     row = row_of(result, "test_x.py::test_a")
-    assert (row["status"], row["FLOPs"], row["Δbudget"]) == ("over", str(FLOPS), pct(FLOPS, 500))
+    assert (row["status"], row["FLOPs"], row["Δbudget"]) == (
+        "over:flops",
+        str(FLOPS),
+        pct(FLOPS, 500),
+    )
 
 
 # --- 13. start-up cost: no torch until a budgeted test runs --------------------------------------

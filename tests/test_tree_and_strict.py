@@ -476,7 +476,7 @@ def test_strict_and_over_budget_name_both(pytester):
     result.stdout.fnmatch_lines(
         [f"FLOP budget exceeded: {FLOPS} FLOPs > {FLOPS - 1} FLOPs *", STRICT_LINE]
     )
-    assert row_of(result, "test_x.py::test_a")["status"] == "over"
+    assert row_of(result, "test_x.py::test_a")["status"] == "over:flops"
 
 
 def test_github_actions_annotates_a_strict_failure(pytester, monkeypatch):

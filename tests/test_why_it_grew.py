@@ -303,7 +303,8 @@ def test_markdown_starts_with_the_verdict_and_names_baseline_and_threshold(pytes
         "`0123456789ab`); growth allowed: +5.0%."
     )
     statuses = [line.split("|")[1].strip() for line in lines if line.startswith("| ")][1:]
-    assert statuses == ["🔴 over", "🟠 grew"]  # the three unchanged tests are counted, not shown
+    # the three unchanged tests are counted, not shown; a status names what failed
+    assert statuses == ["🔴 over:flops", "🟠 grew:flops+params"]
     assert "3 unchanged tests not shown." in lines
     assert "- `test_x.py::test_uncounted`: `aten.logcumsumexp` ×1" in lines
 

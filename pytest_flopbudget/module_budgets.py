@@ -1,0 +1,192 @@
+"""Per-module budgets: limits on one part of a model, as Lighthouse budgets limit one resource
+type of a page.
+
+    @pytest.mark.flop_budget(max_gflops=10, modules={"backbone": {"max_gflops": 3}})
+
+    [tool.flopbudget.tests."tests/test_models.py::test_resnet".modules."layer4"]
+    max_gflops = 1.5
+
+A module is named by its qualified name in the profile's module tree (``named_modules()``:
+``backbone``, ``blocks.0``). The marker's whole-call counting names each model called at top
+level by its class (``Net.backbone``); a name matches both forms there. A name is matched in
+every profile the test recorded: FLOPs and MACs add up over all matching modules, params are
+those of the largest one (a model profiled twice does not double its parameters).
+
+Module budgets take the limit keys of the quantities a module's row knows: FLOPs (any unit),
+MACs and params; the test's tolerance applies. There are no top-level module defaults: module
+names belong to one model, not to every test. Pure Python, no torch.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .budget import (
+    LIMIT_KEYS,
+    Budget,
+    BudgetError,
+    Limit,
+    _format_pair,
+    check,
+    format_delta,
+    parse_limits,
+)
+
+if TYPE_CHECKING:
+    from .result import ModuleStats, Profile
+
+__all__ = [
+    "MODULE_LIMIT_KEYS",
+    "MODULE_QUANTITIES",
+    "ModuleCheck",
+    "ModuleViolation",
+    "check_modules",
+    "merge_module_budgets",
+    "parse_module_budgets",
+]
+
+MODULE_QUANTITIES: tuple[str, ...] = ("flops", "macs", "params")
+MODULE_LIMIT_KEYS: list[str] = [k for k, (q, _) in LIMIT_KEYS.items() if q in MODULE_QUANTITIES]
+NEAREST = 5  # module names offered for a name that matched nothing
+
+
+def _module_source(where: str, name: str) -> str:
+    """``[tool.flopbudget.tests."x".modules."backbone"]`` for a TOML table, else
+    ``marker on x, module 'backbone'``."""
+    if where.startswith("[") and where.endswith("]"):
+        return f'{where[:-1]}.modules."{name}"]'
+    return f"{where}, module {name!r}"
+
+
+def parse_module_budgets(value: object, where: str) -> dict[str, dict[str, Limit]]:
+    """``{module name: {quantity: Limit}}`` from a ``modules`` value found in `where` (a marker
+    source or a TOML table name); :class:`BudgetError` naming the module and key if invalid."""
+    if not isinstance(value, Mapping):
+        raise BudgetError(
+            f"'modules' in {where} must map module names to budgets, e.g. "
+            f"{{'backbone': {{'max_gflops': 3}}}}, got {value!r}"
+        )
+    budgets: dict[str, dict[str, Limit]] = {}
+    for name, keys in value.items():
+        if not isinstance(name, str) or not name.strip():
+            raise BudgetError(f"'modules' in {where} has an empty module name {name!r}")
+        source = _module_source(where, name)
+        if not isinstance(keys, Mapping):
+            raise BudgetError(f"budget of {source} must be a table of limit keys, got {keys!r}")
+        if not keys:
+            raise BudgetError(f"budget of {source} has no limit keys")
+        for key in keys:
+            if key in MODULE_LIMIT_KEYS:
+                continue
+            if key in LIMIT_KEYS:
+                reason = f"{LIMIT_KEYS[key][0]} is not measured per module"
+            else:
+                close = difflib.get_close_matches(str(key), MODULE_LIMIT_KEYS, n=1)
+                reason = "not a budget key" + (f" (did you mean {close[0]!r}?)" if close else "")
+            raise BudgetError(
+                f"budget key {key!r} in {source}: {reason}; module budgets accept "
+                f"{', '.join(MODULE_LIMIT_KEYS)}"
+            )
+        budgets[name] = parse_limits(keys, source)
+    return budgets
+
+
+def merge_module_budgets(
+    layers: Sequence[Mapping[str, Mapping[str, Limit]]],
+) -> dict[str, dict[str, Limit]]:
+    """The module budgets of one test from its layers, the strongest first (marker, exact
+    entry, globs): per module and per quantity, the strongest layer wins."""
+    merged: dict[str, dict[str, Limit]] = {}
+    for layer in reversed(layers):
+        for name, limits in layer.items():
+            merged.setdefault(name, {}).update(limits)
+    return merged
+
+
+@dataclass(frozen=True)
+class ModuleViolation:
+    """A module's measured quantity above its limit (tolerance included)."""
+
+    module: str
+    quantity: str
+    measured: int
+    limit: Limit
+
+    def message(self) -> str:
+        """``module backbone: 3.40 GFLOPs > 3.00 GFLOPs (+13.3%)``."""
+        measured, limit = _format_pair(self.quantity, self.measured, self.limit.value)
+        label = "params " if self.quantity == "params" else ""
+        overshoot = format_delta(self.measured / self.limit.value - 1)
+        return f"module {self.module}: {label}{measured} > {limit} ({overshoot})"
+
+
+@dataclass(frozen=True)
+class ModuleCheck:
+    """The outcome of a test's module budgets: what each module measured, the limits exceeded,
+    and the names that matched no recorded module."""
+
+    results: dict[str, dict[str, Any]]
+    violations: list[ModuleViolation]
+    errors: list[str]
+
+
+def _relative(name: str, profile: Profile) -> str:
+    """The name below its root: a profile of a given model has the root ``""``; the whole-call
+    counting names each top-level model by its class (``Net.backbone`` -> ``backbone``)."""
+    return name if "" in profile.modules else name.partition(".")[2]
+
+
+def _matches(name: str, profile: Profile) -> list[ModuleStats]:
+    return [
+        stats
+        for key, stats in profile.modules.items()
+        if key and (key == name or _relative(key, profile) == name)
+    ]
+
+
+def _unknown(name: str, profiles: Sequence[Profile]) -> str:
+    names = list(
+        dict.fromkeys(_relative(key, p) or key for p in profiles for key in p.modules if key).keys()
+    )
+    names = [n for n in names if n]
+    nearest = difflib.get_close_matches(name, names, n=NEAREST)
+    if nearest:
+        offered = "nearest: " + ", ".join(nearest)
+    elif names:
+        top = [n for n in names if "." not in n][:NEAREST] or names[:NEAREST]
+        offered = "its top-level modules: " + ", ".join(top)
+    else:
+        offered = "the test recorded no modules"
+    return f"module budget {name!r}: no recorded module has that name ({offered})"
+
+
+def check_modules(profiles: Sequence[Profile], budget: Budget) -> ModuleCheck:
+    """Measure and check each module budget of `budget` against `profiles`."""
+    results: dict[str, dict[str, Any]] = {}
+    violations: list[ModuleViolation] = []
+    errors: list[str] = []
+    for name, limits in budget.modules.items():
+        entry: dict[str, Any] = {
+            "limits": {q: limit.value for q, limit in limits.items()},
+            "sources": {q: f"{limit.key} from {limit.source}" for q, limit in limits.items()},
+            "measured": None,
+            "over": [],
+        }
+        results[name] = entry
+        matched = [stats for p in profiles for stats in _matches(name, p)]
+        if not matched:
+            errors.append(_unknown(name, profiles))
+            continue
+        values = {
+            "flops": sum(m.flops for m in matched),
+            "macs": sum(m.macs for m in matched),
+            "params": max(m.params for m in matched),
+        }
+        entry["measured"] = values
+        for over in check(values, Budget(limits=limits, tolerance=budget.tolerance)):
+            violations.append(ModuleViolation(name, over.quantity, over.measured, over.limit))
+            entry["over"].append(over.quantity)
+    return ModuleCheck(results=results, violations=violations, errors=errors)
