@@ -10,6 +10,7 @@ modules only once, at the end, so the per-op work stays constant whatever the mo
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from functools import partial
@@ -18,7 +19,7 @@ from typing import Any
 import torch
 from torch.autograd.graph import register_multi_grad_hook
 from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
-from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._python_dispatch import TorchDispatchMode, _get_current_dispatch_mode_stack
 from torch.utils._pytree import tree_flatten
 from torch.utils.flop_counter import flop_registry as torch_flop_registry
 
@@ -33,13 +34,22 @@ from .formulas import (
 )
 from .params import count_params, has_values, own_parameters, own_sizes, pruned_weight_names
 from .registry import Registry, current, zero_cost
-from .result import CONVENTIONS, ModuleStats, OpStats, Profile
+from .result import CONVENTIONS, OTHER_THREAD, ModuleStats, OpStats, Profile
 
 __all__ = ["Counter", "Counting", "UncountedOpsError", "counting", "profile"]
 
 FORWARD, BACKWARD = 0, 1
 _ZERO = "zero"  # handler: costs nothing by decision
 _UNKNOWN = "unknown"  # handler: no formula; listed in Profile.uncounted
+_DECOMPOSE = "decompose"  # handler: a composite op, counted as the ops it is made of
+_COMPOSITE = torch._C.DispatchKey.CompositeImplicitAutograd
+# a kernel of its own for one of these keys: the op runs as itself wherever autograd is on, too
+_OWN_KERNEL_KEYS = (
+    torch._C.DispatchKey.CPU,
+    torch._C.DispatchKey.CUDA,
+    torch._C.DispatchKey.Meta,
+    torch._C.DispatchKey.CompositeExplicitAutograd,
+)
 
 
 class UncountedOpsError(RuntimeError):
@@ -65,12 +75,31 @@ def _out_of_place_is_pointwise(func: torch._ops.OpOverload, name: str) -> bool:
     return overload is not None and torch.Tag.pointwise in overload.tags
 
 
+def _is_composite(func: torch._ops.OpOverload) -> bool:
+    """An op made of other ops (`linear`, `matmul`, `conv2d`, `layer_norm`, `dropout`, `lstm`,
+    `scaled_dot_product_attention`, …): a CompositeImplicitAutograd kernel and no kernel of its
+    own. Where autograd is on, only its parts reach the dispatch mode; under
+    ``torch.inference_mode()`` (or on inference tensors) the op itself arrives."""
+    name = func.name()
+    has_kernel = torch._C._dispatch_has_kernel_for_dispatch_key
+    try:
+        return has_kernel(name, _COMPOSITE) and not any(
+            has_kernel(name, key) for key in _OWN_KERNEL_KEYS
+        )
+    except RuntimeError:  # an op outside the C++ dispatcher (`prim::device`): not composite
+        return False
+
+
 def classify(func: torch._ops.OpOverload, registry: Registry) -> Any:
-    """The cost handler of an op: a formula, _ZERO or _UNKNOWN. The registry is asked first (by
-    overload, packet, then an in-place op's out-of-place packet); an op outside the aten
+    """The cost handler of an op: a formula, _ZERO, _UNKNOWN or _DECOMPOSE. A composite op is
+    run as its parts, which are counted, so inference mode counts what no_grad counts (and a
+    formula for a composite op, which no_grad never reaches, is not used). The registry is asked
+    next (by overload, packet, then an in-place op's out-of-place packet); an op outside the aten
     namespace is priced only there, by its full name, so it never takes the formula of an aten
     op that shares its bare name. Then views are free, `_foreach_*` and pointwise-tagged ops
     cost per element, and ops only torch's own registry knows get its count."""
+    if _is_composite(func):
+        return _DECOMPOSE
     name = normalized_op_name(func.overloadpacket.__name__)
     entry = registry.lookup(
         func.name(), func.overloadpacket._qualified_op_name, f"{func.namespace}::{name}"
@@ -171,6 +200,7 @@ class Counter(TorchDispatchMode):
         self.sparse_known = True
         self.backward_reset_queued = False
         self.handles: list[Any] = []
+        self.thread = threading.get_ident()
         for root in roots:
             self._adopt(root, prefix="" if not self.roots else type(root).__name__)
 
@@ -199,7 +229,16 @@ class Counter(TorchDispatchMode):
                 self.pruned.append(submodule)
         return self.names[module]
 
+    def _mode_inactive_here(self) -> bool:
+        """Whether this mode is off on the current thread (asked for module calls on a thread
+        other than the counting one). Module hooks are global, dispatch modes per thread: the
+        ops of such a call cannot be seen. The autograd engine's threads carry the mode along."""
+        return self not in _get_current_dispatch_mode_stack()
+
     def _forward_pre(self, module: torch.nn.Module, args: Any) -> None:
+        if threading.get_ident() != self.thread and self._mode_inactive_here():
+            self.uncounted[OTHER_THREAD] += 1  # never a silent 0: say work went unseen
+            return
         if self.module_cost is not None:
             self.held.append([])
         name = self.names.get(module)
@@ -215,6 +254,8 @@ class Counter(TorchDispatchMode):
                 self.handles.append(register_multi_grad_hook(tensors, exit_hook))
 
     def _forward_post(self, module: torch.nn.Module, args: Any, output: Any) -> None:
+        if threading.get_ident() != self.thread and self._mode_inactive_here():
+            return
         name = self.names.get(module)
         if self.module_cost is not None and self.held:
             self._price_module(module, name, args, output, self.held.pop())
@@ -290,8 +331,10 @@ class Counter(TorchDispatchMode):
     def nonzero(self, tensor: torch.Tensor) -> int:
         """Nonzero elements of a tensor. A parameter is scanned once per version: its count
         serves both the sparse MACs and the nonzero params. Other weights (a pruned module's
-        weight, recomputed every forward) are scanned each time: a freed one's id can return."""
-        if not isinstance(tensor, torch.nn.Parameter):
+        weight, recomputed every forward) are scanned each time: a freed one's id can return,
+        and so is an inference tensor (a model built under ``torch.inference_mode()``), which
+        has no version to tell an in-place change by."""
+        if not isinstance(tensor, torch.nn.Parameter) or tensor.is_inference():
             return int(torch.count_nonzero(tensor))
         key = (id(tensor), tensor._version)
         nonzero = self.nonzero_cache.get(key)
@@ -324,8 +367,10 @@ class Counter(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        out = func(*args, **kwargs)
         handler, name = _handler(self.registry, func)
+        if handler is _DECOMPOSE:
+            return self._run_parts(func, args, kwargs)
+        out = func(*args, **kwargs)
         if handler is _ZERO or not (
             _is_float(out if out is not None else args[:1]) or handler in INTEGER_MATMULS
         ):
@@ -349,6 +394,15 @@ class Counter(TorchDispatchMode):
             return out
         self._record(name, key, cost)
         return out
+
+    def _run_parts(self, func: torch._ops.OpOverload, args: tuple, kwargs: dict) -> Any:
+        """Run a composite op's C++ kernel (the one autograd runs, not a Python decomposition)
+        with this mode active again, so each op it is made of reaches `__torch_dispatch__`."""
+        TorchDispatchMode.__enter__(self)
+        try:
+            return func._op_dk(_COMPOSITE, *args, **kwargs)
+        finally:
+            TorchDispatchMode.__exit__(self, None, None, None)
 
     def _record(self, name: str, key: tuple[tuple[str, ...], int], cost: Cost) -> None:
         """Add a cost, or hold it while a module that a module-cost hook may price runs."""
@@ -376,6 +430,7 @@ class Counter(TorchDispatchMode):
     # ---- entering and leaving ---------------------------------------------------------------
 
     def __enter__(self) -> Counter:
+        self.thread = threading.get_ident()
         self.handles.append(register_module_forward_pre_hook(self._forward_pre))
         self.handles.append(register_module_forward_hook(self._forward_post, always_call=True))
         try:
@@ -535,11 +590,16 @@ class _ModelState:
         for module, training in self.training:
             module.training = training
         for param, requires_grad, grad in self.params:
-            param.requires_grad_(requires_grad)
+            if param.requires_grad != requires_grad:  # an inference tensor refuses even a no-op
+                param.requires_grad_(requires_grad)
             param.grad = grad
         with torch.no_grad():  # kernels update running statistics without bumping _version
             for buffer, saved in self.buffers:
-                buffer.copy_(saved)
+                if buffer.is_inference():  # writable only under inference_mode
+                    with torch.inference_mode():
+                        buffer.copy_(saved)
+                else:
+                    buffer.copy_(saved)
 
 
 def profile(

@@ -472,6 +472,16 @@ class FlopBudgetSession:
         item.stash[ROW_KEY] = row.to_dict()
         for key, value in totals(row).items():
             item.user_properties.append((f"flopbudget_{key}", value))
+        unseen = sum(p.unseen_thread_calls for p in profiles)
+        if unseen:
+            warnings.warn(
+                FlopBudgetWarning(
+                    f"{item.nodeid} ran {unseen} module call(s) on another thread: their torch "
+                    "work is not counted (the counter sees only the test's thread), so its FLOPs "
+                    "are a lower bound; run the model on the test's thread"
+                ),
+                stacklevel=1,
+            )
         if not row.ran_torch_work:
             warnings.warn(
                 FlopBudgetWarning(

@@ -10,9 +10,21 @@ from dataclasses import dataclass, field
 
 from .budget import human
 
-__all__ = ["ModuleStats", "OpStats", "Profile", "columns", "module_label", "op_table", "share"]
+__all__ = [
+    "OTHER_THREAD",
+    "ModuleStats",
+    "OpStats",
+    "Profile",
+    "columns",
+    "module_label",
+    "op_table",
+    "share",
+]
 
 CONVENTIONS = ("all", "matmul")
+# The Profile.uncounted entry whose calls are module calls made on a thread the counter's
+# dispatch mode was not active on: their torch work ran, unseen and uncounted.
+OTHER_THREAD = "<torch work on another thread, not counted: module calls>"
 
 
 @dataclass(frozen=True)
@@ -77,6 +89,12 @@ class Profile:
     ops: Mapping[str, OpStats] = field(default_factory=dict)
     uncounted: Mapping[str, int] = field(default_factory=dict)
     model_name: str = "model"
+
+    @property
+    def unseen_thread_calls(self) -> int:
+        """Module calls made on another thread, whose torch work the counter could not see
+        (listed in `uncounted` too, so strict fails and the FLOPs are marked a lower bound)."""
+        return self.uncounted.get(OTHER_THREAD, 0)
 
     @property
     def ran_torch_work(self) -> bool:
