@@ -31,7 +31,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .budget import human
+from .budget import BudgetError, human, parse_depth
 from .exports import versions
 from .registry import ExtensionError
 from .report import strict_message
@@ -84,26 +84,27 @@ DTYPES = {
 # --- the command line ------------------------------------------------------------------------
 
 
+MAX_SIZE = 2**40  # one dimension of an input; larger is a typo, not a model
+
+
 def _shape(text: str) -> tuple[int, ...]:
-    try:
-        sizes = tuple(int(part) for part in text.split(","))
-    except ValueError:
-        sizes = ()
-    if not sizes or any(size < 0 for size in sizes):
+    """``1,3,224,224``: ASCII digits only (int() would take "１２"), each size at most 2**40."""
+    parts = text.split(",")
+    if not text.isascii() or not all(part.strip().isdigit() for part in parts):
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a shape: write comma-separated sizes, e.g. 1,3,224,224"
         )
+    sizes = tuple(int(part) for part in parts)
+    if any(size > MAX_SIZE for size in sizes):
+        raise argparse.ArgumentTypeError(f"{text!r}: a size is at most {MAX_SIZE}")
     return sizes
 
 
 def _positive(text: str) -> int:
     try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a depth (0, 1, 2, ...)")
-    return value
+        return parse_depth(text, "--depth", "the command line")
+    except BudgetError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _parser() -> argparse.ArgumentParser:

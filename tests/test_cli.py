@@ -628,3 +628,17 @@ def test_max_param_bytes_in_a_marker(inner):
     result.assert_outcomes(passed=1, failed=1)
     size = (10 * 10 + 10) * 4  # 110 float32 parameters
     result.stdout.fnmatch_lines(["*_ test_too_big _*", f"param bytes {size} B > 400 B (+10.0%)"])
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--input-shape", "１,３"], "is not a shape"),  # full-width digits: int() takes them
+        (["--input-shape", "4,10", "--depth", "99"], "must be from 0 to 64"),
+        (["--input-shape", f"4,{2**41}"], "a size is at most"),
+    ],
+)
+def test_the_commands_numbers_are_ascii_and_bounded(capsys, argv, message):
+    code, out, err = run(capsys, SPEC, *argv)
+    assert code == cli.EXIT_BAD_INPUT
+    assert message in err and "Traceback" not in err
