@@ -12,16 +12,16 @@ so ``"tests/t.py::test_a[*]"`` matches every parametrization of ``test_a``.
 
 from __future__ import annotations
 
-import difflib
 import math
 import numbers
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from fractions import Fraction
+
     from pytest_flopbudget.config import Config, TestEntry
 
 __all__ = [
@@ -89,6 +89,15 @@ _BYTE_UNITS: dict[str, int] = {
 }
 # Value strings are ASCII only (re.ASCII: \d is 0-9, \s is ASCII whitespace); no underscores,
 # no "nan" or "inf". A TOML or Python number may use underscores (1_000) on its own terms.
+
+
+def _fraction(*args: Any) -> Fraction:
+    """fractions.Fraction, imported on first use: pytest imports this module in every run."""
+    from fractions import Fraction
+
+    return Fraction(*args)
+
+
 _NUMBER = re.compile(
     r"^\s*(?P<num>[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE](?P<exp>[+-]?\d+))?)"
     r"\s*(?P<unit>[A-Za-z]*)\s*$",
@@ -145,7 +154,7 @@ class Violation:
     @property
     def overshoot(self) -> float:
         """How far above the limit, as a fraction of it (0.2 is 20% above)."""
-        return float(Fraction(self.measured, self.limit.value) - 1)
+        return float(_fraction(self.measured, self.limit.value) - 1)
 
     def message(self) -> str:
         """One line, e.g. ``FLOP budget exceeded: 8.27 GFLOPs > 2.00 GFLOPs (+313.5%)``."""
@@ -168,6 +177,8 @@ _LABELS: dict[str, str] = {
 
 def suggest(key: str, candidates: list[str]) -> str:
     """`` (did you mean 'x'?)`` for the nearest candidate, or an empty string."""
+    import difflib  # only for a message
+
     close = difflib.get_close_matches(str(key), candidates, n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
@@ -204,9 +215,9 @@ def _number(value: object, key: str, source: str) -> Fraction | None:
     if _is_bool(value):
         raise _invalid(key, value, source, "a boolean is not a number")
     if isinstance(value, numbers.Integral):
-        return Fraction(int(value))
+        return _fraction(int(value))
     if isinstance(value, numbers.Rational):
-        return Fraction(int(value.numerator), int(value.denominator))
+        return _fraction(int(value.numerator), int(value.denominator))
     if not isinstance(value, numbers.Real):
         return None
     try:
@@ -215,7 +226,7 @@ def _number(value: object, key: str, source: str) -> Fraction | None:
         raise _invalid(key, value, source, "must be a finite number") from None
     if not math.isfinite(number):
         raise _invalid(key, value, source, "must be a finite number")
-    return Fraction(repr(number))  # np.float32(8.3) is its exact value, 8.300000190734863
+    return _fraction(repr(number))  # np.float32(8.3) is its exact value, 8.300000190734863
 
 
 def _checked_text(text: str, key: str, source: str) -> str:
@@ -252,7 +263,7 @@ def _string_amount(text: str, key: str, source: str) -> Fraction:
         )
     if match["exp"] is not None and abs(int(match["exp"])) > _MAX_EXPONENT:
         raise _invalid(key, text, source, f"the exponent must be within ±{_MAX_EXPONENT}")
-    return Fraction(match["num"]) * suffixes[match["unit"]]
+    return _fraction(match["num"]) * suffixes[match["unit"]]
 
 
 def _amount(value: object, key: str, source: str) -> Fraction:
@@ -312,7 +323,7 @@ def parse_percent(value: object, key: str, source: str) -> float:
         match = _PERCENT.match(_checked_text(value, key, source))
         if match is None:
             raise _invalid(key, value, source, 'must be a percentage such as "5%"')
-        percent = Fraction(match["num"])
+        percent = _fraction(match["num"])
     else:
         number = None if _is_bool(value) else _number(value, key, source)
         if number is None:
@@ -432,7 +443,7 @@ def _module_layers(
 
 def check(measured: Mapping[str, int | None], budget: Budget) -> list[Violation]:
     """Limits exceeded by more than the tolerance; an unknown (None or absent) value never is."""
-    allowed = 1 + Fraction(budget.tolerance)
+    allowed = 1 + _fraction(budget.tolerance)
     violations = []
     for quantity, limit in budget.limits.items():
         value = measured.get(quantity)

@@ -27,7 +27,6 @@ defaults alone. Percentages are strings such as ``"5%"`` or plain numbers of per
 
 from __future__ import annotations
 
-import difflib
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -47,11 +46,6 @@ from pytest_flopbudget.budget import (
     shown,
     suggest,
 )
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:
-    import tomli as tomllib
 
 __all__ = [
     "COUNT_CONVENTIONS",
@@ -134,6 +128,12 @@ def _unknown_key(path: Path, table: str, key: str, accepted: list[str]) -> pytes
 
 
 def _read_toml(path: Path) -> dict:
+    """The file's TOML (tomllib imported here: a project without a pyproject.toml never needs
+    it, and pytest imports this module in every run)."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
@@ -315,6 +315,8 @@ def near_flopbudget(name: str) -> bool:
     if name == _TABLE:
         return False
     normalized = "".join(ch for ch in name.lower() if ch not in "-_. ")
+    import difflib  # only for a warning
+
     return normalized == _TABLE or difflib.SequenceMatcher(None, normalized, _TABLE).ratio() >= 0.8
 
 

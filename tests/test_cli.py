@@ -639,6 +639,6 @@ def test_max_param_bytes_in_a_marker(inner):
     ],
 )
 def test_the_commands_numbers_are_ascii_and_bounded(capsys, argv, message):
-    code, out, err = run(capsys, SPEC, *argv)
+    code, _out, err = run(capsys, SPEC, *argv)
     assert code == cli.EXIT_BAD_INPUT
     assert message in err and "Traceback" not in err
