@@ -32,7 +32,6 @@ LAST_RUN_KEY = "flopbudget/last-run"
 SEEN_KEY = "flopbudget/seen"
 KEEP_RUNS = 10
 """An entry is kept while one of the last KEEP_RUNS runs saw its test."""
-_MAX_COUNT = 10**30  # the largest limit (budget.MAX_LIMIT); a bigger total is not a count
 
 
 @dataclass(frozen=True)
@@ -48,23 +47,12 @@ class Remembered:
         return {"run": self.run, "tests": self.seen}
 
 
-def _is_count(value: object) -> bool:
-    return value is None or (
-        isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _MAX_COUNT
-    )
-
-
 def read_last_run(value: object) -> dict[str, dict]:
-    """The cached totals by node id; entries that are not ``{name: count or null}`` dropped."""
-    if not isinstance(value, dict):
-        return {}
-    return {
-        nodeid: dict(totals)
-        for nodeid, totals in value.items()
-        if isinstance(nodeid, str)
-        and isinstance(totals, dict)
-        and all(isinstance(k, str) and _is_count(v) for k, v in totals.items())
-    }
+    """The cached totals by node id, without the entries a baseline would be refused for
+    (`exports.totals_problem`: the same rules)."""
+    from .exports import valid_totals
+
+    return {nodeid: dict(totals) for nodeid, totals in valid_totals(value)[0].items()}
 
 
 def read_seen(value: object) -> tuple[int, dict[str, int]]:
