@@ -28,7 +28,7 @@ import os
 import stat
 import sys
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -40,7 +40,7 @@ from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import InlineTable, Table
 
 from .budget import LIMIT_KEYS, human, matching_entries, parse_value
-from .config import Config, load_config
+from .config import Config, load_config, unmatched_entries
 from .exports import totals
 from .report import TestRow
 
@@ -178,12 +178,6 @@ def _new_entry(row: TestRow, headroom: float) -> Table:
     table["max_params"] = toml_limit_value("max_params", round_up(row.params, headroom))
     table.add(tomlkit.nl())
     return table
-
-
-def stale_patterns(config: Config, nodeids: Iterable[str]) -> list[str]:
-    """The patterns of the tests entries that no collected node id matches."""
-    matched = {id(e) for nodeid in nodeids for e in matching_entries(nodeid, config)}
-    return [e.pattern for e in config.tests if id(e) not in matched]
 
 
 def lock_path(target: Path) -> Path:
@@ -395,7 +389,8 @@ def _update_locked(
     except pytest.UsageError as error:
         raise UpdateError(f"not updated: {error}") from None
     tests = _find_tests(document)
-    result = UpdateResult(stale=stale_patterns(current, collected) if collected else [])
+    stale = unmatched_entries(current, collected) if collected else []
+    result = UpdateResult(stale=[entry.pattern for entry in stale])
     added: dict[str, Table] = {}
     for row in sorted(rows, key=lambda r: r.nodeid):
         if row.nodeid in pinned:
