@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import warnings
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from functools import partial
@@ -33,7 +34,7 @@ from .formulas import (
     per_output,
 )
 from .params import count_params, has_values, own_parameters, own_sizes, pruned_weight_names
-from .registry import Registry, current, zero_cost
+from .registry import BUILTIN_SOURCE, Registry, current, zero_cost
 from .result import CONVENTIONS, OTHER_THREAD, ModuleStats, OpStats, Profile
 
 __all__ = ["Counter", "Counting", "UncountedOpsError", "counting", "profile"]
@@ -98,12 +99,19 @@ def classify(func: torch._ops.OpOverload, registry: Registry) -> Any:
     namespace is priced only there, by its full name, so it never takes the formula of an aten
     op that shares its bare name. Then views are free, `_foreach_*` and pointwise-tagged ops
     cost per element, and ops only torch's own registry knows get its count."""
-    if _is_composite(func):
-        return _DECOMPOSE
     name = normalized_op_name(func.overloadpacket.__name__)
     entry = registry.lookup(
         func.name(), func.overloadpacket._qualified_op_name, f"{func.namespace}::{name}"
     )
+    if _is_composite(func):
+        if entry is not None and entry.source != BUILTIN_SOURCE:
+            warnings.warn(
+                f"the formula for {func.name()} from {entry.source} is not used: torch runs "
+                "this op as other ops (a composite op), and those are counted; price them, or "
+                "price the module with pytest_flopbudget_module_cost",
+                stacklevel=2,
+            )
+        return _DECOMPOSE
     if entry is not None:
         return _ZERO if entry.formula is zero_cost else entry.formula
     if func.namespace != "aten":

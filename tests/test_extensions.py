@@ -207,3 +207,14 @@ def test_a_formula_that_returns_no_cost_leaves_the_op_uncounted():
 def test_cost_formula_and_register_formula_are_public_api():
     assert fb.Cost is Cost and fb.Formula is Formula
     assert {"Cost", "Formula", "register_formula"} <= set(fb.__all__)
+
+
+def test_a_formula_for_a_composite_op_is_not_used_and_says_so():
+    """torch runs aten::linear as addmm (or mm) under autograd, and the counter runs it as its
+    parts under inference_mode too, so a formula for linear itself would never apply."""
+    formulas = {"aten::linear": lambda args, kwargs, out: Cost(macs=1)}
+    layer, x = nn.Linear(4, 3), torch.randn(2, 4)
+    with pytest.warns(UserWarning, match="the formula for aten::linear from the formulas= of"):
+        with torch.inference_mode():
+            result = fb.profile(layer, x, formulas=formulas)
+    assert result.macs == 2 * 4 * 3
