@@ -317,32 +317,19 @@ class FlopBudgetSession:
         self.last_run: dict[str, dict] = self._read_last_run()
         self.seen = read_seen(cache.get(SEEN_KEY, None) if cache else None)
         baseline = config.getoption("flop_baseline")
-        if baseline:
-            from .exports import BaselineError, load_baseline
-
-            try:
-                self.previous = load_baseline(Path(baseline))
-            except BaselineError as error:
-                raise pytest.UsageError(str(error)) from None
-            self.against = "baseline"
-            self.compared_with = f"baseline {baseline}"
-        else:
-            self.previous, self.against, self.compared_with = self.last_run, "last", "last run"
         self.baseline_source = baseline or ""
-        self._load_details(cache, baseline)
-
-    def _load_details(self, cache: Any, baseline: str | None) -> None:
-        """The earlier run's test entries (module trees, ops, fingerprints) and how it was made:
-        the baseline's, or the last run's from the cache."""
         self.last_run_detail: dict = (cache.get(LAST_RUN_DETAIL_KEY, {}) if cache else {}) or {}
         if baseline:
             from .exports import BaselineError, baseline_details
 
-            try:
+            try:  # read and validated once: its totals, its test entries, how it was made
                 self.previous_context, self.previous_details = baseline_details(Path(baseline))
             except BaselineError as error:
                 raise pytest.UsageError(str(error)) from None
+            self.previous = {nodeid: t["totals"] for nodeid, t in self.previous_details.items()}
+            self.against, self.compared_with = "baseline", f"baseline {baseline}"
         else:
+            self.previous, self.against, self.compared_with = self.last_run, "last", "last run"
             self.previous_context = self.last_run_detail.get("context") or {}
             self.previous_details = self.last_run_detail.get("tests") or {}
 
