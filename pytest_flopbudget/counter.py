@@ -185,8 +185,9 @@ class Counter(TorchDispatchMode):
         module_cost: Callable[..., Any] | None = None,
     ) -> None:
         super().__init__()
-        self.registry, default_module_cost = current() if registry is None else (registry, None)
-        self.module_cost = module_cost if registry is not None else default_module_cost
+        if registry is None:  # Counter used directly: the registry a count would use now
+            registry, module_cost = current()
+        self.registry, self.module_cost = registry, module_cost
         self.held: list[list[tuple[str, tuple[tuple[str, ...], int], Cost]]] = []
         self.count = count
         self.track_backward = track_backward

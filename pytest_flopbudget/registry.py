@@ -128,6 +128,7 @@ class Registry:
     def __init__(self, entries: dict[str, Entry] | None = None) -> None:
         self.entries: dict[str, Entry] = dict(entries or {})
         self.handlers: dict[Any, Any] = {}  # the counter's per-op cache (see counter.classify)
+        self.digest: str | None = None  # its fingerprint, once computed
 
     def stacked(self, formulas: Any, source: str) -> Registry:
         """A new registry: this one with `source`'s formulas on top."""
@@ -229,7 +230,6 @@ class Extensions:
 
 _PROCESS: dict[str, tuple[Callable[..., Cost], bool, str]] = {}  # register_formula's
 _process_version = [0]  # bumped by each registration
-_process_registry: list[Registry | None] = [None]
 _pytest_extensions: contextvars.ContextVar[Extensions | None] = contextvars.ContextVar(
     "pytest_flopbudget_extensions", default=None
 )
@@ -270,17 +270,15 @@ def register_formula(op: Any, *, override: bool = False) -> Callable[[Callable],
         _PROCESS.pop(key, None)  # a re-registration (override=True) moves to the top
         _PROCESS[key] = (formula, override, source)
         _process_version[0] += 1
-        _process_registry[0] = None
         return formula
 
     return register
 
 
 def _base() -> Registry:
-    """Built-ins, installed packages and register_formula's: what every call starts from."""
-    if _process_registry[0] is None:
-        _process_registry[0] = _with_process(_installed())
-    return _process_registry[0]
+    """Built-ins, installed packages and register_formula's: what every call starts from (the
+    same object until the next registration: `_with_process` keeps it)."""
+    return _with_process(_installed())
 
 
 def current(formulas: Mapping[Any, Any] | None = None) -> tuple[Registry, Callable | None]:
@@ -407,15 +405,14 @@ def fingerprint(registry: Registry | None = None) -> str:
     gives another fingerprint; so may another Python version (the code is its bytecode). The
     source's text (a conftest's path) is left out, so two checkouts of one project agree."""
     registry = registry if registry is not None else current()[0]
-    cached = registry.__dict__.get("_fingerprint")
-    if cached is None:
+    if registry.digest is None:
         digest = hashlib.sha256()
         for key in sorted(registry.entries):
             entry = registry.entries[key]
             builtin = "builtin" if entry.source == BUILTIN_SOURCE else "added"
             digest.update(f"{key}\0{builtin}\0{_describe(entry.formula)}\n".encode())
-        cached = registry.__dict__["_fingerprint"] = digest.hexdigest()[:12]
-    return cached
+        registry.digest = digest.hexdigest()[:12]
+    return registry.digest
 
 
 def fingerprint_for(extensions: Extensions | None) -> str:

@@ -335,7 +335,6 @@ def forget_installed_plugins() -> None:
     importlib.invalidate_caches()
     registry.plugin_manager.cache_clear()
     registry._installed.cache_clear()
-    registry._process_registry[0] = None
     registry._for_pytest_cache.clear()
 
 
