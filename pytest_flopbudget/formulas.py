@@ -718,12 +718,6 @@ def _quantized_norm(
     return cost
 
 
-def _quantized_softmax(args, kwargs, out) -> Cost:
-    """quantized::softmax(qx, dim, output_scale, output_zero_point)."""
-    rows, n = _rows_and_n(args[0], args[1])
-    return Cost(other_flops=softmax_flops(rows, n))
-
-
 def _quantized_matmul(args, kwargs, out) -> Cost:
     """quantized::matmul(qa, qb, scale, zero_point): every output element is a dot product of
     length k (qa's last dimension)."""
@@ -1311,7 +1305,7 @@ FORMULAS: dict[str, Callable[..., Cost]] = {
     "quantized::clamp": per_output(1),
     "quantized::prelu": per_output(1),
     "quantized::sigmoid": per_output(4),  # sigmoid: 4
-    "quantized::softmax": _quantized_softmax,
+    "quantized::softmax": _softmax,
     "quantized::max_pool1d": per_output(1),
     "quantized::max_pool2d": per_output(1),
     "quantized_max_pool1d": per_output(1),
