@@ -68,7 +68,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .budget import format_delta, human
+from .budget import format_delta, human, shown
 from .deltas import change_lines, counter_note, module_changes, ops_change, ops_change_text
 from .report import LOWER_BOUND, TestRow, delta, status, status_label
 
@@ -287,7 +287,8 @@ def totals_problem(values: object) -> str | None:
 
 
 def _shown(value: object) -> str:
-    text = json.dumps(value) if isinstance(value, (str, bool, type(None))) else repr(value)
+    """A JSON value for a message, as JSON writes it (true, null, "abc"), cut to 40 characters."""
+    text = json.dumps(value) if isinstance(value, (str, bool, type(None))) else shown(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
 
