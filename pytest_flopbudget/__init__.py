@@ -22,22 +22,22 @@ __all__ = [
 ]
 
 _LAZY = {
-    "Cost": "formulas",
-    "Formula": "registry",
-    "register_formula": "registry",
-    "profile": "counter",
-    "counting": "counter",
-    "UncountedOpsError": "counter",
-    "Profile": "result",
-    "ModuleStats": "result",
-    "OpStats": "result",
+    "Cost": "engine.cost",
+    "Formula": "engine.registry",
+    "register_formula": "engine.registry",
+    "profile": "engine.counter",
+    "counting": "engine.counter",
+    "UncountedOpsError": "engine.counter",
+    "Profile": "engine.profile",
+    "ModuleStats": "engine.profile",
+    "OpStats": "engine.profile",
 }
 
 if TYPE_CHECKING:
-    from .counter import UncountedOpsError, counting, profile
-    from .formulas import Cost
-    from .registry import Formula, register_formula
-    from .result import ModuleStats, OpStats, Profile
+    from pytest_flopbudget.engine.cost import Cost
+    from pytest_flopbudget.engine.counter import UncountedOpsError, counting, profile
+    from pytest_flopbudget.engine.profile import ModuleStats, OpStats, Profile
+    from pytest_flopbudget.engine.registry import Formula, register_formula
 
 
 def __getattr__(name: str) -> Any:

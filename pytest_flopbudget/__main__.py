@@ -1,6 +1,6 @@
 """`python -m pytest_flopbudget`: the `flopbudget` command."""
 
-from .cli import main
+from pytest_flopbudget.cli import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -1,4 +1,4 @@
-"""Budget keys, units, resolution order and checking (pytest_flopbudget.budget)."""
+"""Budget keys, units, resolution order and checking (pytest_flopbudget.budgets)."""
 
 from __future__ import annotations
 
@@ -9,21 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from pytest_flopbudget.budget import (
-    LIMIT_KEYS,
-    Budget,
-    BudgetError,
-    Limit,
-    Violation,
-    budgeted_by_config,
-    check,
-    format_delta,
-    human,
-    parse_limits,
-    parse_percent,
-    resolve,
-)
-from pytest_flopbudget.config import Config, TestEntry
+from pytest_flopbudget.budgets.check import Budget, Violation, check
+from pytest_flopbudget.budgets.config import Config, TestEntry, budgeted_by_config
+from pytest_flopbudget.budgets.quantities import LIMIT_KEYS
+from pytest_flopbudget.budgets.resolve import resolve
+from pytest_flopbudget.budgets.values import BudgetError, Limit, parse_limits, parse_percent
+from pytest_flopbudget.text import format_delta, human
 
 SRC = "marker on tests/t.py::test_a"
 NODE = "tests/test_vit.py::test_tiny"
@@ -43,7 +34,10 @@ EXPECTED_KEYS = {
     "max_gflops": ("flops", 1_000_000_000),
     "max_tflops": ("flops", 1_000_000_000_000),
     "max_macs": ("macs", 1),
+    "max_kmacs": ("macs", 1_000),
+    "max_mmacs": ("macs", 1_000_000),
     "max_gmacs": ("macs", 1_000_000_000),
+    "max_tmacs": ("macs", 1_000_000_000_000),
     "max_params": ("params", 1),
     "max_nonzero_params": ("nonzero_params", 1),
     "max_sparse_flops": ("sparse_flops", 1),
@@ -470,7 +464,8 @@ def test_budget_and_config_do_not_import_torch():
     if not (root / "pytest_flopbudget" / "__init__.py").exists():
         pytest.skip("pytest_flopbudget/__init__.py does not exist yet")
     code = (
-        "import sys, pytest_flopbudget.budget, pytest_flopbudget.config; "
+        "import sys, pytest_flopbudget.budgets.values, pytest_flopbudget.budgets.config, "
+        "pytest_flopbudget.budgets.resolve, pytest_flopbudget.budgets.verdict; "
         "assert 'torch' not in sys.modules, 'torch was imported'"
     )
     result = subprocess.run(

@@ -23,8 +23,8 @@ from importlib.metadata import version
 import pytest
 import torch  # noqa: F401
 
-import pytest_flopbudget.counter  # noqa: F401
-from pytest_flopbudget.budget import human
+import pytest_flopbudget.engine.counter  # noqa: F401
+from pytest_flopbudget.text import human
 
 from .pytester_support import (
     isolate_inner_runs,

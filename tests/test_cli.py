@@ -22,11 +22,13 @@ import pytest
 import torch
 from torch import nn
 
-import pytest_flopbudget.counter
-from pytest_flopbudget import cli, profile, sources
-from pytest_flopbudget.budget import check, parse_limits
-from pytest_flopbudget.exports import REMEMBERED
-from pytest_flopbudget.update import round_up
+import pytest_flopbudget.engine.counter
+from pytest_flopbudget import cli, profile
+from pytest_flopbudget.budgets.check import check
+from pytest_flopbudget.budgets.quantities import QUANTITIES as REMEMBERED
+from pytest_flopbudget.budgets.update import round_up
+from pytest_flopbudget.budgets.values import parse_limits
+from pytest_flopbudget.cli import sources
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -383,7 +385,7 @@ def test_print_budget_writes_a_block_the_plugin_accepts_and_the_model_meets(caps
 
 
 def cli_budget(limits):
-    from pytest_flopbudget.budget import Budget
+    from pytest_flopbudget.budgets.check import Budget
 
     return Budget(limits=limits)
 
@@ -525,7 +527,7 @@ def test_a_counter_failure_on_a_model_that_runs_is_an_internal_error(capsys, mon
     def broken(*args, **kwargs):
         raise RuntimeError("a formula broke")
 
-    monkeypatch.setattr(pytest_flopbudget.counter, "profile", broken)
+    monkeypatch.setattr(pytest_flopbudget.engine.counter, "profile", broken)
     code, out, err = run(capsys, SPEC, "--input-shape", "4,10")
     assert (code, out) == (cli.EXIT_INTERNAL_ERROR, "")
     assert err.splitlines() == [

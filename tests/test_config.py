@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from pytest_flopbudget.budget import LIMIT_KEYS, Limit, resolve
-from pytest_flopbudget.config import Config, TestEntry, find_pyproject, load_config, validate_marker
+from pytest_flopbudget.budgets.config import Config, TestEntry, find_pyproject, load_config
+from pytest_flopbudget.budgets.quantities import LIMIT_KEYS
+from pytest_flopbudget.budgets.resolve import resolve, validate_marker
+from pytest_flopbudget.budgets.values import BudgetError, Limit
 
 DESIGN_EXAMPLE = """
 [tool.flopbudget]
@@ -40,8 +42,8 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def usage_error(path: Path, message: str):
-    """pytest.raises for a UsageError whose message is ``<path>: <message>`` (message verbatim)."""
-    return pytest.raises(pytest.UsageError, match="^" + re.escape(f"{path}: {message}"))
+    """pytest.raises for a ConfigError whose message is ``<path>: <message>`` (verbatim)."""
+    return pytest.raises(BudgetError, match="^" + re.escape(f"{path}: {message}"))
 
 
 # --- loading -----------------------------------------------------------------------------------
@@ -265,7 +267,7 @@ def test_an_unknown_key_in_an_entry_names_the_entry(tmp_path, key, accepted):
     path = write(tmp_path, f'{RESNET_TABLE}\n{key} = "all"\n')
     with usage_error(path, f"{RESNET_TABLE} key {key!r} is not a budget key"):
         load_config(path)
-    with pytest.raises(pytest.UsageError, match=re.escape(accepted)):
+    with pytest.raises(BudgetError, match=re.escape(accepted)):
         load_config(path)
 
 
@@ -354,7 +356,7 @@ def test_validate_marker_returns_limits_by_quantity():
 
 def test_the_marker_takes_keyword_arguments_only():
     with pytest.raises(
-        pytest.UsageError,
+        BudgetError,
         match=re.escape(
             f"{NODE}: flop_budget takes keyword arguments only, got positional (2,); "
             f"accepted keys: {ACCEPTED_ENTRY}"
@@ -365,7 +367,7 @@ def test_the_marker_takes_keyword_arguments_only():
 
 def test_an_unknown_marker_argument_names_the_node_and_suggests():
     with pytest.raises(
-        pytest.UsageError,
+        BudgetError,
         match=re.escape(
             f"unknown budget key 'max_gflop' in marker on {NODE} (did you mean 'max_gflops'?); "
             f"accepted keys: {ACCEPTED_ENTRY}"
@@ -384,5 +386,5 @@ def test_an_unknown_marker_argument_names_the_node_and_suggests():
     ],
 )
 def test_an_invalid_marker_value_names_the_node(kwargs, message):
-    with pytest.raises(pytest.UsageError, match=re.escape(message)):
+    with pytest.raises(BudgetError, match=re.escape(message)):
         validate_marker(kwargs, (), NODE)

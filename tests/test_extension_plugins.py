@@ -23,8 +23,8 @@ import torch
 from torch import nn
 
 import pytest_flopbudget as fb
-import pytest_flopbudget.counter
-from pytest_flopbudget import registry
+import pytest_flopbudget.engine.counter
+from pytest_flopbudget.engine import registry
 
 from .pytester_support import isolate_inner_runs, linear_flops, linear_macs, row_of, usage_error
 

@@ -13,9 +13,9 @@ import torch
 from torch import nn
 
 import pytest_flopbudget as fb
-from pytest_flopbudget import registry
-from pytest_flopbudget.formulas import Cost
-from pytest_flopbudget.registry import ExtensionError, Formula
+from pytest_flopbudget.engine import registry
+from pytest_flopbudget.engine.cost import Cost
+from pytest_flopbudget.engine.registry import ExtensionError, Formula
 
 
 @torch.library.custom_op("fbext::scaled_gelu", mutates_args=())

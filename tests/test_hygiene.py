@@ -23,9 +23,10 @@ import torch  # noqa: F401
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import pytest_flopbudget.counter  # noqa: F401
-from pytest_flopbudget import exports
-from pytest_flopbudget.config import Config, TestEntry, near_flopbudget, unmatched_entries
+import pytest_flopbudget.engine.counter  # noqa: F401
+from pytest_flopbudget.budgets.config import Config, TestEntry, near_flopbudget, unmatched_entries
+from pytest_flopbudget.budgets.quantities import NULLABLE, QUANTITIES
+from pytest_flopbudget.reporting import baseline
 
 from .pytester_support import (
     isolate_inner_runs,
@@ -355,7 +356,7 @@ COUNTS = st.integers(min_value=-2, max_value=10**31) | JSON_VALUES
 TOTALS = (
     st.fixed_dictionaries(
         {"flops": COUNTS, "params": COUNTS},
-        optional={k: COUNTS for k in [*exports.REMEMBERED, "other"] if k not in exports.REQUIRED},
+        optional={k: COUNTS for k in [*QUANTITIES, "other"] if k not in baseline.REQUIRED},
     )
     | JSON_VALUES
 )
@@ -373,18 +374,18 @@ ENTRIES = st.lists(
 @given(tests=ENTRIES, version=st.sampled_from([1] * 6 + [True, 1.0, "1", None]))
 def test_any_json_baseline_loads_or_is_a_baseline_error(tmp_path, tests, version):
     path = tmp_path / "base.json"
-    data = {"schema": exports.SCHEMA, "schema_version": version, "tests": tests}
+    data = {"schema": baseline.SCHEMA, "schema_version": version, "tests": tests}
     path.write_text(json.dumps(data), encoding="utf-8")  # NaN and Infinity included
     try:
-        loaded = exports.load_baseline(path)
-    except exports.BaselineError as error:
+        loaded = baseline.load_baseline(path)
+    except baseline.BaselineError as error:
         assert str(error).startswith(f"--flop-baseline={path}: ")
         return
     for totals in loaded.values():  # what the plugin then reads: counts, or null where allowed
-        assert exports.totals_problem(totals) is None
+        assert baseline.totals_problem(totals) is None
         assert all(
-            type(totals[k]) is int or (totals[k] is None and k in exports.NULLABLE)
-            for k in exports.REMEMBERED
+            type(totals[k]) is int or (totals[k] is None and k in NULLABLE)
+            for k in QUANTITIES
             if k in totals
         )
 
@@ -393,7 +394,7 @@ def test_an_oversized_baseline_is_refused_before_it_is_read(pytester, monkeypatc
     make_project(pytester, "")
     text = report(entry())
     (pytester.path / "base.json").write_text(text, encoding="utf-8")
-    monkeypatch.setattr(exports, "MAX_BASELINE_BYTES", len(text) - 1)
+    monkeypatch.setattr(baseline, "MAX_BASELINE_BYTES", len(text) - 1)
     message = usage_error(pytester.runpytest("--flop-baseline=base.json"))
     assert f"--flop-baseline=base.json: {len(text)} bytes, more than a report can be" in message
 

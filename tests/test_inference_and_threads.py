@@ -22,9 +22,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-import pytest_flopbudget.counter  # noqa: F401
+import pytest_flopbudget.engine.counter  # noqa: F401
 from pytest_flopbudget import UncountedOpsError, counting, profile
-from pytest_flopbudget.result import OTHER_THREAD
+from pytest_flopbudget.engine.profile import OTHER_THREAD
 
 from .pytester_support import isolate_inner_runs, linear_flops, linear_macs, row_of
 

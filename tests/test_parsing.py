@@ -16,21 +16,20 @@ import numpy as np
 import pytest
 import torch  # noqa: F401  (imported once: pytester's in-process runs drop what a run imported)
 
-import pytest_flopbudget.counter  # noqa: F401
-from pytest_flopbudget.budget import (
-    MAX_DEPTH,
+import pytest_flopbudget.engine.counter  # noqa: F401
+from pytest_flopbudget.budgets.config import load_config
+from pytest_flopbudget.budgets.resolve import validate_marker
+from pytest_flopbudget.budgets.values import (
     MAX_LIMIT,
     MAX_PERCENT,
     MAX_TEXT,
     BudgetError,
-    human,
     parse_depth,
     parse_percent,
     parse_value,
-    shown,
 )
-from pytest_flopbudget.config import load_config, validate_marker
-from pytest_flopbudget.lastrun import (
+from pytest_flopbudget.budgets.values import MAX_REPORT_DEPTH as MAX_DEPTH
+from pytest_flopbudget.reporting.lastrun import (
     KEEP_RUNS,
     LAST_RUN_KEY,
     SEEN_KEY,
@@ -38,6 +37,7 @@ from pytest_flopbudget.lastrun import (
     read_seen,
     remember,
 )
+from pytest_flopbudget.text import human, shown
 
 from .pytester_support import isolate_inner_runs, linear_flops, linear_params, usage_error
 
@@ -214,7 +214,7 @@ def write(tmp_path, text: str):
 )
 def test_a_bad_percentage_in_pyproject_names_file_table_and_key(tmp_path, key, toml_value, reason):
     path = write(tmp_path, f"[tool.flopbudget]\n{key} = {toml_value}\n")
-    with pytest.raises(pytest.UsageError) as info:
+    with pytest.raises(BudgetError) as info:
         load_config(path)
     message = str(info.value)
     assert message.startswith(f"{path}: invalid value ")
@@ -239,7 +239,7 @@ def test_a_bad_limit_in_an_entry_names_the_entry(tmp_path, toml_value, reason):
         max_flops = {toml_value}
         """,
     )
-    with pytest.raises(pytest.UsageError) as info:
+    with pytest.raises(BudgetError) as info:
         load_config(path)
     assert """for 'max_flops' in [tool.flopbudget.tests."tests/t.py::test_a"]: """ in str(
         info.value
@@ -257,7 +257,7 @@ def test_a_bad_limit_in_an_entry_names_the_entry(tmp_path, toml_value, reason):
 def test_toml_that_tomllib_cannot_read_is_a_usage_error(tmp_path, text):
     path = tmp_path / "pyproject.toml"
     path.write_text(text, encoding="utf-8")
-    with pytest.raises(pytest.UsageError, match=re.escape(f"{path}: invalid TOML: ")):
+    with pytest.raises(BudgetError, match=re.escape(f"{path}: invalid TOML: ")):
         load_config(path)
 
 
@@ -286,7 +286,7 @@ def test_validate_marker_takes_numpy_scalars():
     ],
 )
 def test_a_bad_marker_argument_is_a_usage_error_naming_the_test(kwargs, key, reason):
-    with pytest.raises(pytest.UsageError) as info:
+    with pytest.raises(BudgetError) as info:
         validate_marker(kwargs, (), "t.py::test_a")
     assert f"for {key!r} in marker on t.py::test_a: " in str(info.value)
     assert reason in str(info.value)

@@ -17,7 +17,7 @@ import textwrap
 import pytest
 import torch  # noqa: F401
 
-import pytest_flopbudget.counter  # noqa: F401
+import pytest_flopbudget.engine.counter  # noqa: F401
 
 from .pytester_support import (
     isolate_inner_runs,
@@ -510,7 +510,8 @@ def test_tolerance_allows_an_overshoot_up_to_it(pytester, limit, outcome):
 
 ENTRY = '[tool.flopbudget.tests."test_x.py::test_a"]'
 ACCEPTED_ENTRY = (
-    "max_flops, max_kflops, max_mflops, max_gflops, max_tflops, max_macs, max_gmacs, "
+    "max_flops, max_kflops, max_mflops, max_gflops, max_tflops, max_macs, max_kmacs, max_mmacs, "
+    "max_gmacs, max_tmacs, "
     "max_params, max_nonzero_params, max_sparse_flops, max_param_bytes, tolerance, strict"
 )
 
@@ -797,7 +798,7 @@ def test_summary_verbosity_quiet_counts_very_quiet_nothing_verbose_macs(pytester
 
 
 def test_summary_second_run_is_ok_and_shows_the_change_since_the_last_run(pytester):
-    from pytest_flopbudget.budget import human
+    from pytest_flopbudget.text import human
 
     test = """
         @pytest.mark.flop_budget(max_gflops=1)

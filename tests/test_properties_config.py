@@ -10,20 +10,16 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pytest
 import tomlkit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pytest_flopbudget.budget import (
-    LIMIT_KEYS,
-    MAX_LIMIT,
-    MAX_PERCENT,
-    check,
-    human,
-    resolve,
-)
-from pytest_flopbudget.config import SETTINGS, Config, load_config, validate_marker
+from pytest_flopbudget.budgets.check import check
+from pytest_flopbudget.budgets.config import SETTINGS, Config, load_config
+from pytest_flopbudget.budgets.quantities import LIMIT_KEYS
+from pytest_flopbudget.budgets.resolve import resolve, validate_marker
+from pytest_flopbudget.budgets.values import MAX_LIMIT, MAX_PERCENT, BudgetError
+from pytest_flopbudget.text import human
 
 PROPERTY = settings(
     max_examples=200,
@@ -148,7 +144,7 @@ def test_any_flopbudget_table_loads_or_is_a_usage_error(tmp_path, section):
     path.write_text(text, encoding="utf-8")
     try:
         config = load_config(path)
-    except pytest.UsageError as error:
+    except BudgetError as error:
         assert str(error).startswith(f"{path}: ")
         return
     assert_sane(config)
@@ -201,7 +197,7 @@ def test_any_pyproject_text_loads_or_is_a_usage_error(tmp_path, lines):
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     try:
         config = load_config(path)
-    except pytest.UsageError as error:
+    except BudgetError as error:
         assert str(error).startswith(f"{path}: ")
         return
     assert_sane(config)
@@ -232,7 +228,7 @@ MARKER_KWARGS = st.dictionaries(
 def test_any_marker_arguments_validate_or_are_a_usage_error(kwargs, args):
     try:
         limits = validate_marker(kwargs, args, NODE)
-    except pytest.UsageError as error:
+    except BudgetError as error:
         assert NODE in str(error)
         return
     for limit in limits.values():

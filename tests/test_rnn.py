@@ -18,7 +18,7 @@ from torch.nn.utils import prune
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
 from pytest_flopbudget import counting, profile
-from pytest_flopbudget.formulas import FORMULAS
+from pytest_flopbudget.engine.formulas import FORMULAS
 
 SIGMOID, TANH = 4, 5  # FLOPs per element (README)
 GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}

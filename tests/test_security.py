@@ -21,7 +21,8 @@ import pytest
 import torch
 from torch import nn
 
-from pytest_flopbudget import cli, safety, sources
+from pytest_flopbudget import cli
+from pytest_flopbudget.cli import safety, sources
 
 pytestmark = pytest.mark.filterwarnings(
     r"ignore:`torch\.jit\.\w+` is deprecated:DeprecationWarning",

@@ -17,7 +17,7 @@ import textwrap
 import pytest
 import torch  # noqa: F401
 
-import pytest_flopbudget.counter  # noqa: F401
+import pytest_flopbudget.engine.counter  # noqa: F401
 
 from .pytester_support import (
     isolate_inner_runs,

@@ -17,11 +17,13 @@ import pytest
 import torch
 from torch import nn
 
-import pytest_flopbudget.counter  # noqa: F401
+import pytest_flopbudget.engine.counter  # noqa: F401
 from pytest_flopbudget import counting, profile
-from pytest_flopbudget.budget import Budget, human
+from pytest_flopbudget.budgets.check import Budget
+from pytest_flopbudget.budgets.verdict import verdict
 from pytest_flopbudget.cli import main
-from pytest_flopbudget.report import build_row, detail_lines
+from pytest_flopbudget.reporting.terminal import detail_lines
+from pytest_flopbudget.text import human
 
 from .pytester_support import (
     isolate_inner_runs,
@@ -215,7 +217,7 @@ def test_profile_table_names_indexed_rows_by_their_container():
 
 def test_detailed_report_names_indexed_rows_by_their_container():
     result = profile(Stack(2), x())
-    row = build_row("t.py::t", "t.py:1", [result], Budget(), [], detail_depth=3)
+    row = verdict("t.py::t", "t.py:1", [result], Budget(), detail_depth=3)
     lines = detail_lines(row, 3)
     labels = [re.split(r"\s{2,}", line.strip())[0] for line in lines[3:] if line.strip()]
     assert labels[:3] == ["Stack", "blocks (ModuleList)", "blocks.0 (Block)"]

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_flopbudget.config import load_config
-from pytest_flopbudget.report import TestRow
-from pytest_flopbudget.update import update_pyproject
+from pytest_flopbudget.budgets.config import load_config
+from pytest_flopbudget.budgets.update import update_pyproject
+from pytest_flopbudget.budgets.verdict import TestRow
 
 NODE = "tests/test_x.py::test_a"
 
@@ -18,11 +18,14 @@ def row(flops: int) -> TestRow:
         location="tests/test_x.py:1",
         count="all",
         ran_torch_work=True,
-        flops=flops,
-        macs=flops // 2,
-        params=100,
-        nonzero_params=100,
-        sparse_flops=flops,
+        totals={
+            "flops": flops,
+            "macs": flops // 2,
+            "params": 100,
+            "nonzero_params": 100,
+            "sparse_flops": flops,
+            "param_bytes": 0,
+        },
     )
 
 

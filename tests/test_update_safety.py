@@ -1,4 +1,4 @@
-"""pyproject.toml data safety under --flop-budget-update (pytest_flopbudget.update, plugin):
+"""pyproject.toml data safety under --flop-budget-update (pytest_flopbudget.budgets.update, plugin):
 the lock (two updating runs at once both land), SIGKILL mid-write (the file is always the old or
 the new text, no temporary file outlives the next run), symlinks, read-only files, mode bits,
 CRLF, no blank-line drift, inline tables, Ctrl-C, and report paths that cannot be written.
@@ -26,11 +26,11 @@ from pathlib import Path
 import pytest
 import torch  # noqa: F401
 
-import pytest_flopbudget.counter  # noqa: F401
-from pytest_flopbudget import update
-from pytest_flopbudget.config import load_config
-from pytest_flopbudget.report import TestRow
-from pytest_flopbudget.update import UpdateError, update_pyproject
+import pytest_flopbudget.engine.counter  # noqa: F401
+from pytest_flopbudget.budgets import update
+from pytest_flopbudget.budgets.config import load_config
+from pytest_flopbudget.budgets.update import UpdateError, update_pyproject
+from pytest_flopbudget.budgets.verdict import TestRow
 
 from .pytester_support import isolate_inner_runs, linear_flops, linear_params, usage_error
 
@@ -59,11 +59,14 @@ def row(nodeid: str = NODE, flops: int = 1000, params: int = 100) -> TestRow:
         location=f"{nodeid.split('::')[0]}:1",
         count="all",
         ran_torch_work=True,
-        flops=flops,
-        macs=flops // 2,
-        params=params,
-        nonzero_params=params,
-        sparse_flops=flops,
+        totals={
+            "flops": flops,
+            "macs": flops // 2,
+            "params": params,
+            "nonzero_params": params,
+            "sparse_flops": flops,
+            "param_bytes": 0,
+        },
     )
 
 
@@ -136,7 +139,7 @@ def test_two_updating_pytest_runs_at_once_both_land(pytester):
     pytester.makeconftest(
         """
         import time
-        import pytest_flopbudget.update as update
+        import pytest_flopbudget.budgets.update as update
 
         write = update._write_replacing
 
@@ -184,9 +187,9 @@ def test_two_updating_pytest_runs_at_once_both_land(pytester):
 FLIPPING_CHILD = """
 import sys, time
 from pathlib import Path
-from pytest_flopbudget.config import load_config
-from pytest_flopbudget.report import TestRow
-from pytest_flopbudget.update import update_pyproject
+from pytest_flopbudget.budgets.config import load_config
+from pytest_flopbudget.budgets.update import update_pyproject
+from pytest_flopbudget.budgets.verdict import TestRow
 
 path = Path(sys.argv[1])
 if len(sys.argv) > 2:  # write the temporary file, then stop before the replace
@@ -195,8 +198,8 @@ if len(sys.argv) > 2:  # write the temporary file, then stop before the replace
 print("ready", flush=True)
 for flops in [5000, 1000] * 10_000:
     row = TestRow(nodeid="test_x.py::test_a", location="test_x.py:1", count="all",
-                  ran_torch_work=True, flops=flops, macs=flops // 2, params=100,
-                  nonzero_params=100, sparse_flops=flops)
+                  ran_torch_work=True, totals={"flops": flops, "macs": flops // 2,
+                  "params": 100, "nonzero_params": 100, "sparse_flops": flops, "param_bytes": 0})
     update_pyproject(path, load_config(path), [row], {}, None)
 """
 # Long enough that a write takes a while (more places for a kill to land).

@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 import torch  # noqa: F401  (imported once: pytester's in-process runs drop what they import)
 
-import pytest_flopbudget.counter  # noqa: F401
+import pytest_flopbudget.engine.counter  # noqa: F401
 from pytest_flopbudget import cli
-from pytest_flopbudget.budget import human
-from pytest_flopbudget.exports import MARKDOWN_ROWS, markdown_report
-from pytest_flopbudget.registry import Registry, _builtin_entries, fingerprint
-from pytest_flopbudget.report import TestRow
+from pytest_flopbudget.budgets.verdict import TestRow
+from pytest_flopbudget.engine.registry import Registry, _builtin_entries, fingerprint
+from pytest_flopbudget.reporting.markdown import MARKDOWN_ROWS, markdown_report
+from pytest_flopbudget.text import human
 
 from .pytester_support import isolate_inner_runs, linear_flops, linear_params, pct, row_of
 
@@ -344,7 +344,13 @@ def test_many_gone_tests_give_a_capped_line_and_a_markdown_under_one_mib(pyteste
 
 def test_markdown_caps_its_rows_and_counts_the_rest():
     def row(i: int, flops: int) -> TestRow:
-        return TestRow(f"test_{i:04d}_{'y' * 2000}", "t.py:1", "all", True, flops, 0, 1, 1, flops)
+        return TestRow(
+            f"test_{i:04d}_{'y' * 2000}",
+            "t.py:1",
+            "all",
+            True,
+            {"flops": flops, "macs": 0, "params": 1, "nonzero_params": 1, "sparse_flops": flops},
+        )
 
     rows = [row(i, 2) for i in range(600)] + [row(600 + i, 1) for i in range(10)]
     previous = {r.nodeid: {"flops": 1, "params": 1} for r in rows}
@@ -359,7 +365,7 @@ def test_markdown_caps_its_rows_and_counts_the_rest():
 
 
 def test_fingerprint_follows_the_formulas_not_the_registry_object():
-    from pytest_flopbudget.formulas import Cost
+    from pytest_flopbudget.engine.cost import Cost
 
     builtin = Registry(_builtin_entries())
     assert fingerprint(builtin) == fingerprint(Registry(_builtin_entries()))

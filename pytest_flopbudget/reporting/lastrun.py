@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from pytest_flopbudget.reporting.baseline import valid_totals
+
 __all__ = [
     "KEEP_RUNS",
     "LAST_RUN_KEY",
@@ -49,9 +51,7 @@ class Remembered:
 
 def read_last_run(value: object) -> dict[str, dict]:
     """The cached totals by node id, without the entries a baseline would be refused for
-    (`exports.totals_problem`: the same rules)."""
-    from .exports import valid_totals
-
+    (`baseline.totals_problem`: the same rules)."""
     return {nodeid: dict(totals) for nodeid, totals in valid_totals(value)[0].items()}
 
 

@@ -27,8 +27,9 @@ from typing import Any
 
 import pluggy
 
-from . import hookspecs
-from .formulas import FORMULAS, ZERO_COST, Cost
+from pytest_flopbudget.engine import hookspecs
+from pytest_flopbudget.engine.cost import Cost
+from pytest_flopbudget.engine.formulas import FORMULAS, ZERO_COST
 
 __all__ = [
     "BUILTIN_SOURCE",

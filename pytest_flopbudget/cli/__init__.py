@@ -31,11 +31,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .budget import BudgetError, human, parse_depth
-from .exports import versions
-from .registry import ExtensionError
-from .report import strict_message
-from .sources import SOURCES, BadInput, Loaded, load, one_line
+from pytest_flopbudget.budgets.quantities import QUANTITIES
+from pytest_flopbudget.budgets.values import BudgetError, parse_depth
+from pytest_flopbudget.budgets.verdict import strict_message
+from pytest_flopbudget.cli.sources import SOURCES, BadInput, Loaded, load, one_line
+from pytest_flopbudget.engine.registry import ExtensionError
+from pytest_flopbudget.reporting.json_report import versions
+from pytest_flopbudget.text import human
 
 __all__ = [
     "EXIT_BAD_INPUT",
@@ -58,7 +60,6 @@ PROFILE_SCHEMA = "pytest-flopbudget/profile"
 PROFILE_SCHEMA_VERSION = 1
 
 # The per-model "totals" keys: those of the plugin's JSON report (exports.REMEMBERED).
-TOTALS = ("flops", "macs", "params", "nonzero_params", "sparse_flops", "param_bytes")
 TOP_MODULES = 5  # as many as the plugin's report lists
 
 DTYPES = {
@@ -202,7 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     3 uncounted ops under --strict)."""
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments[:1] == ["diff"]:  # a MODEL file named diff is given as ./diff
-        from .diff import main as diff_main
+        from pytest_flopbudget.cli.diff import main as diff_main
 
         return diff_main(arguments[1:])
     parser = _parser()
@@ -281,7 +282,7 @@ def _describe(specs: list[tuple[tuple[int, ...], str]]) -> str:
 
 
 def _count(torch: Any, loaded: Loaded, args: argparse.Namespace, specs: list) -> Any:
-    from .counter import profile
+    from pytest_flopbudget.engine.counter import profile
 
     model = loaded.model
     if loaded.source != "export":
@@ -459,7 +460,7 @@ def budget_block(profile: Any, test_id: str | None = None) -> str:
     them."""
     import tomlkit
 
-    from .update import flops_limit_key, round_up, toml_limit_value
+    from pytest_flopbudget.budgets.update import flops_limit_key, round_up, toml_limit_value
 
     nodeid = test_id or f"tests/test_models.py::test_{_snake(profile.model_name)}"
     flops = round_up(profile.flops)
@@ -517,7 +518,7 @@ def _run(args: argparse.Namespace) -> tuple[str, Mapping[str, int]]:
             loaded.notes.append("--input-shape is not used without --arch")
         total, rows = _state_rows(torch, loaded.state, args.depth)
         if args.json:
-            totals = {key: None for key in TOTALS}
+            totals = {key: None for key in QUANTITIES}
             totals.update(
                 params=total.params,
                 nonzero_params=total.nonzero_params,
@@ -543,7 +544,7 @@ def _run(args: argparse.Namespace) -> tuple[str, Mapping[str, int]]:
     if args.print_budget:
         return budget_block(result, args.test_id), result.uncounted
     if args.json:
-        entry = _entry(args, loaded, specs, {key: getattr(result, key) for key in TOTALS})
+        entry = _entry(args, loaded, specs, {key: getattr(result, key) for key in QUANTITIES})
         entry["top_modules"] = [
             {"name": m.name, "type": m.type_name, "flops": m.flops}
             for m in result.top_modules(TOP_MODULES)

@@ -34,15 +34,21 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import pytest
 import tomlkit
 from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import InlineTable, Table
 
-from .budget import LIMIT_KEYS, human, matching_entries, parse_value
-from .config import Config, load_config, unmatched_entries
-from .exports import totals
-from .report import TestRow
+from pytest_flopbudget.budgets.config import (
+    Config,
+    ConfigError,
+    load_config,
+    matching_entries,
+    unmatched_entries,
+)
+from pytest_flopbudget.budgets.quantities import LIMIT_KEYS, by_name, keys_by_scale
+from pytest_flopbudget.budgets.values import parse_value
+from pytest_flopbudget.budgets.verdict import TestRow
+from pytest_flopbudget.text import human
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -70,13 +76,6 @@ __all__ = [
 
 # An existing limit more than this far above the value we would write is tightened.
 SLACK = Fraction(1, 5)
-FLOP_KEYS = (
-    (10**12, "max_tflops"),
-    (10**9, "max_gflops"),
-    (10**6, "max_mflops"),
-    (10**3, "max_kflops"),
-    (1, "max_flops"),
-)
 LOCK_SUFFIX = ".flopbudget.lock"
 TEMP_SUFFIX = ".flopbudget.tmp"
 LOCK_TIMEOUT_S = 60.0
@@ -132,13 +131,14 @@ def toml_limit_value(key: str, limit: int, previous: object = None) -> object:
     quantity, multiplier = LIMIT_KEYS[key]
     if multiplier != 1:
         return _number(Fraction(limit, multiplier))
-    if isinstance(previous, int) or limit < 1000 or quantity == "param_bytes":
+    if isinstance(previous, int) or limit < 1000 or by_name[quantity].unit == "B":
         return limit
     return human(limit)
 
 
 def flops_limit_key(flops: int) -> str:
-    return next(key for scale, key in FLOP_KEYS if flops >= scale or scale == 1)
+    """The FLOP key whose unit `flops` reaches (``max_gflops`` from 10**9 on)."""
+    return next(key for scale, key in keys_by_scale("flops") if flops >= scale or scale == 1)
 
 
 def _keep_trivia(new: object, old: object) -> object:
@@ -151,7 +151,7 @@ def _keep_trivia(new: object, old: object) -> object:
 
 def _rewrite_entry(entry: Table, row: TestRow, headroom: float) -> bool:
     """Rewrite the exceeded and far-under limits of an exact entry; whether anything changed."""
-    measured = totals(row)
+    measured = row.totals
     changed = False
     for key in list(entry.keys()):
         if key not in LIMIT_KEYS:
@@ -386,7 +386,7 @@ def _update_locked(
         current = load_config(target) if target.exists() else config
     except (UnicodeDecodeError, TOMLKitError) as error:
         raise UpdateError(f"{path} not updated: it is not valid TOML ({error})") from None
-    except pytest.UsageError as error:
+    except ConfigError as error:
         raise UpdateError(f"not updated: {error}") from None
     tests = _find_tests(document)
     stale = unmatched_entries(current, collected) if collected else []

@@ -14,9 +14,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from .budget import BudgetError, format_delta, human, parse_percent
-from .deltas import compare_reports, counter_note, report_meta
-from .exports import BaselineError, read_report
+from pytest_flopbudget.budgets.values import BudgetError, parse_percent
+from pytest_flopbudget.reporting.baseline import BaselineError, read_report, report_context
+from pytest_flopbudget.reporting.deltas import compare_reports, counter_note
+from pytest_flopbudget.text import format_delta, human
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_GREW", "EXIT_OK", "diff_lines", "main"]
 
@@ -64,7 +65,7 @@ def diff_lines(base: dict, new: dict, threshold: float | None) -> tuple[list[str
     """The output of ``flopbudget diff`` and whether something grew past `threshold`."""
     diffs = compare_reports(base, new, threshold)
     lines = []
-    note = counter_note(report_meta(base), report_meta(new), "BASE")
+    note = counter_note(report_context(base), report_context(new), "BASE")
     if note:
         lines.append(note)
     shown = [d for d in diffs if d.status != "unchanged"]

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .budget import format_delta, human
+from pytest_flopbudget.text import format_delta, human, relative_change
 
 __all__ = [
     "ModuleChange",
@@ -222,24 +222,6 @@ class TestDiff:
     lines: list[str] = field(default_factory=list)
 
 
-def _relative(now: Any, before: Any) -> float | None:
-    if not isinstance(now, int) or not isinstance(before, int) or not before:
-        return None
-    return now / before - 1
-
-
-def report_meta(report: Mapping[str, Any]) -> dict[str, Any]:
-    """What `counter_note` compares, from a whole report."""
-    tests = report.get("tests") or []
-    prints = {t.get("fingerprint") for t in tests if isinstance(t, Mapping)}
-    return {
-        "torch_version": report.get("torch_version"),
-        "plugin_version": report.get("plugin_version"),
-        "count": report.get("count"),
-        "fingerprints": sorted(p for p in prints if isinstance(p, str) and p),
-    }
-
-
 def compare_reports(
     base: Mapping[str, Any], new: Mapping[str, Any], threshold: float | None
 ) -> list[TestDiff]:
@@ -258,7 +240,8 @@ def compare_reports(
             diffs.append(TestDiff(nodeid, "gone", old, None))
             continue
         growth = [
-            _relative(now["totals"].get(key), old["totals"].get(key)) for key in ("flops", "params")
+            relative_change(now["totals"].get(key), old["totals"].get(key))
+            for key in ("flops", "params")
         ]
         same = all(now["totals"].get(k) == old["totals"].get(k) for k in ("flops", "params"))
         grew = threshold is not None and any(g is not None and g > threshold for g in growth)

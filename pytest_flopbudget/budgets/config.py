@@ -1,7 +1,8 @@
 """Reading and validating ``[tool.flopbudget]`` from pyproject.toml.
 
-Everything is validated when the file is loaded; every problem is a :class:`pytest.UsageError`
-whose message names the file, the table and the key. The settings::
+Everything is validated when the file is loaded; every problem is a :class:`ConfigError`
+whose message names the file, the table and the key (the plugin makes it a usage error). The
+settings::
 
     [tool.flopbudget]
     count = "all"              # counting convention: "all" or "matmul"
@@ -27,40 +28,38 @@ defaults alone. Percentages are strings such as ``"5%"`` or plain numbers of per
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import pytest
-
-from pytest_flopbudget.budget import (
-    LIMIT_KEYS,
+from pytest_flopbudget.budgets.modules import parse_module_budgets
+from pytest_flopbudget.budgets.quantities import LIMIT_KEYS
+from pytest_flopbudget.budgets.values import (
     BudgetError,
     Limit,
-    matching_entries,
     parse_limits,
-    parse_marker,
     parse_percent,
     parse_strict,
-    shown,
-    suggest,
 )
+from pytest_flopbudget.engine.profile import COUNT_CONVENTIONS
+from pytest_flopbudget.text import shown, suggest
 
 __all__ = [
-    "COUNT_CONVENTIONS",
+    "ENTRY_KEYS",
     "SETTINGS",
     "Config",
+    "ConfigError",
     "TestEntry",
+    "budgeted_by_config",
     "find_pyproject",
     "load_config",
+    "matching_entries",
     "misspelled_tables",
     "near_flopbudget",
     "unmatched_entries",
-    "validate_marker",
 ]
-
-COUNT_CONVENTIONS: tuple[str, ...] = ("all", "matmul")
 SETTINGS: tuple[str, ...] = (
     "count",
     "tolerance",
@@ -70,8 +69,12 @@ SETTINGS: tuple[str, ...] = (
     "tests",
 )
 _PERCENT_SETTINGS: tuple[str, ...] = ("tolerance", "fail_on_increase", "update_headroom")
-_ENTRY_KEYS: list[str] = [*LIMIT_KEYS, "tolerance", "strict", "modules"]
+ENTRY_KEYS: list[str] = [*LIMIT_KEYS, "tolerance", "strict", "modules"]
 _TOP = "[tool.flopbudget]"
+
+
+class ConfigError(BudgetError):
+    """``[tool.flopbudget]`` is invalid; the message names the file, the table and the key."""
 
 
 @dataclass(frozen=True)
@@ -115,11 +118,11 @@ def _entry_table(pattern: str) -> str:
     return f'[tool.flopbudget.tests."{pattern}"]'
 
 
-def _error(path: Path, message: str) -> pytest.UsageError:
-    return pytest.UsageError(f"{path}: {message}")
+def _error(path: Path, message: str) -> ConfigError:
+    return ConfigError(f"{path}: {message}")
 
 
-def _unknown_key(path: Path, table: str, key: str, accepted: list[str]) -> pytest.UsageError:
+def _unknown_key(path: Path, table: str, key: str, accepted: list[str]) -> ConfigError:
     return _error(
         path,
         f"{table} key {key!r} is not a budget key{suggest(key, accepted)}; "
@@ -191,8 +194,8 @@ def _entry(path: Path, pattern: object, table: object) -> TestEntry:
                 f"{name} key {key!r} is a table, not a budget value; quote the whole node id "
                 f'as one key, e.g. [tool.flopbudget.tests."tests/test_x.py::test_a"]',
             )
-        if key not in _ENTRY_KEYS:
-            raise _unknown_key(path, name, key, _ENTRY_KEYS)
+        if key not in ENTRY_KEYS:
+            raise _unknown_key(path, name, key, ENTRY_KEYS)
     tolerance = None
     if "tolerance" in table:
         tolerance = _percent(path, name, "tolerance", table["tolerance"])
@@ -212,8 +215,6 @@ def _entry(path: Path, pattern: object, table: object) -> TestEntry:
 
 def _modules(path: Path, table: str, value: object) -> dict[str, dict[str, Limit]]:
     """The ``modules`` tables of a tests entry; a bad one names the file, table and key."""
-    from pytest_flopbudget.module_budgets import parse_module_budgets
-
     try:
         budgets = parse_module_budgets(value, table)
     except BudgetError as exc:
@@ -277,24 +278,26 @@ def load_config(path: Path | None) -> Config:
     )
 
 
-def validate_marker(
-    kwargs: Mapping[str, object], args: tuple[object, ...], node_id: str
-) -> dict[str, Limit]:
-    """The limits of ``@pytest.mark.flop_budget(...)`` on ``node_id``; UsageError if invalid.
+def _glob_matches(node_id: str, pattern: str) -> bool:
+    parts = ("." if ch == "?" else ".*" if ch == "*" else re.escape(ch) for ch in pattern)
+    return re.fullmatch("".join(parts), node_id, flags=re.DOTALL) is not None
 
-    Besides the budget keys the marker accepts ``tolerance`` and ``strict`` (validated here,
-    applied by :func:`pytest_flopbudget.budget.resolve`).
-    """
-    if args:
-        raise pytest.UsageError(
-            f"{node_id}: flop_budget takes keyword arguments only, got positional {args!r}; "
-            f"accepted keys: {', '.join(_ENTRY_KEYS)}"
-        )
-    try:
-        limits, _ = parse_marker(kwargs, f"marker on {node_id}")
-    except BudgetError as exc:
-        raise pytest.UsageError(str(exc)) from None
-    return limits
+
+def matching_entries(node_id: str, config: Config) -> list[TestEntry]:
+    """The ``tests`` entries that apply to ``node_id``, the strongest first: the exact entry,
+    then the globs, the longest pattern first (equal lengths in file order)."""
+    exact = [e for e in config.tests if e.pattern == node_id]
+    globs = [
+        e
+        for e in config.tests
+        if e.is_glob and e.pattern != node_id and _glob_matches(node_id, e.pattern)
+    ]
+    return exact + sorted(globs, key=lambda e: -len(e.pattern))
+
+
+def budgeted_by_config(node_id: str, config: Config) -> bool:
+    """True when a ``tests`` entry names or matches ``node_id``; defaults alone budget nothing."""
+    return bool(matching_entries(node_id, config))
 
 
 # ---- hygiene: what the plugin warns about (a full run's unmatched entries, near-miss tables) ----

@@ -12,9 +12,10 @@ level by its class (``Net.backbone``); a name matches both forms there. A name i
 every profile the test recorded: FLOPs and MACs add up over all matching modules, params are
 those of the largest one (a model profiled twice does not double its parameters).
 
-Module budgets take the limit keys of the quantities a module's row knows: FLOPs (any unit),
-MACs and params; the test's tolerance applies. There are no top-level module defaults: module
-names belong to one model, not to every test. Pure Python, no torch.
+Module budgets take the limit keys of the quantities a module's row knows (``per_module`` in
+the table of quantities: FLOPs, MACs and params, any unit); the test's tolerance applies.
+There are no top-level module defaults: module names belong to one model, not to every test.
+Pure Python, no torch.
 """
 
 from __future__ import annotations
@@ -24,19 +25,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .budget import (
+from pytest_flopbudget.budgets.check import Budget, check, format_pair
+from pytest_flopbudget.budgets.quantities import (
     LIMIT_KEYS,
-    Budget,
-    BudgetError,
-    Limit,
-    _format_pair,
-    check,
-    format_delta,
-    parse_limits,
+    MODULE_LIMIT_KEYS,
+    MODULE_QUANTITIES,
+    combine,
 )
+from pytest_flopbudget.budgets.values import BudgetError, Limit, parse_limits
+from pytest_flopbudget.text import format_delta
 
 if TYPE_CHECKING:
-    from .result import ModuleStats, Profile
+    from pytest_flopbudget.engine.profile import ModuleStats, Profile
 
 __all__ = [
     "MODULE_LIMIT_KEYS",
@@ -48,8 +48,6 @@ __all__ = [
     "parse_module_budgets",
 ]
 
-MODULE_QUANTITIES: tuple[str, ...] = ("flops", "macs", "params")
-MODULE_LIMIT_KEYS: list[str] = [k for k, (q, _) in LIMIT_KEYS.items() if q in MODULE_QUANTITIES]
 NEAREST = 5  # module names offered for a name that matched nothing
 
 
@@ -117,7 +115,7 @@ class ModuleViolation:
 
     def message(self) -> str:
         """``module backbone: 3.40 GFLOPs > 3.00 GFLOPs (+13.3%)``."""
-        measured, limit = _format_pair(self.quantity, self.measured, self.limit.value)
+        measured, limit = format_pair(self.quantity, self.measured, self.limit.value)
         label = "params " if self.quantity == "params" else ""
         overshoot = format_delta(self.measured / self.limit.value - 1)
         return f"module {self.module}: {label}{measured} > {limit} ({overshoot})"
@@ -180,11 +178,7 @@ def check_modules(profiles: Sequence[Profile], budget: Budget) -> ModuleCheck:
         if not matched:
             errors.append(_unknown(name, profiles))
             continue
-        values = {
-            "flops": sum(m.flops for m in matched),
-            "macs": sum(m.macs for m in matched),
-            "params": max(m.params for m in matched),
-        }
+        values = combine(matched, MODULE_QUANTITIES)
         entry["measured"] = values
         for over in check(values, Budget(limits=limits, tolerance=budget.tolerance)):
             violations.append(ModuleViolation(name, over.quantity, over.measured, over.limit))

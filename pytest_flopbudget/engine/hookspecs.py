@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from .formulas import Cost
+    from pytest_flopbudget.engine.cost import Cost
 
 hookspec = pluggy.HookspecMarker("pytest")
 

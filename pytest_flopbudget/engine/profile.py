@@ -8,20 +8,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from .budget import human
+from pytest_flopbudget.text import columns, human, share
 
 __all__ = [
+    "COUNT_CONVENTIONS",
     "OTHER_THREAD",
     "ModuleStats",
     "OpStats",
     "Profile",
-    "columns",
     "module_label",
     "op_table",
-    "share",
 ]
 
-CONVENTIONS = ("all", "matmul")
+COUNT_CONVENTIONS: tuple[str, ...] = ("all", "matmul")
+"""The FLOP counting conventions: "all" (2 per MAC plus all other work) and "matmul"."""
 # The Profile.uncounted entry whose calls are module calls made on a thread the counter's
 # dispatch mode was not active on: their torch work ran, unseen and uncounted.
 OTHER_THREAD = "<torch work on another thread, not counted: module calls>"
@@ -157,26 +157,6 @@ def module_label(name: str, parent: str | None = None) -> str:
             start -= 1
         label = ".".join(parts[start:])
     return label
-
-
-def share(part: int, whole: int) -> str:
-    """`part` as a percentage of `whole`, one decimal."""
-    return f"{100 * part / whole:.1f}%" if whole else "-"
-
-
-def columns(table: list[tuple[str, ...]]) -> list[str]:
-    """Rows of cells in aligned columns (the first left, the rest right), a rule under the
-    header row."""
-    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
-    lines = [
-        "  ".join(
-            cell.ljust(width) if i == 0 else cell.rjust(width)
-            for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
-        )
-        for cells in table
-    ]
-    lines.insert(1, "-" * len(lines[0]))
-    return lines
 
 
 def op_table(ops: list[tuple[str, int, int, int]], total_flops: int) -> list[str]:

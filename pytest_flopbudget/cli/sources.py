@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import safety
+from pytest_flopbudget.cli import safety
 
 __all__ = [
     "SOURCES",

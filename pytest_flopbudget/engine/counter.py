@@ -24,18 +24,30 @@ from torch.utils._python_dispatch import TorchDispatchMode, _get_current_dispatc
 from torch.utils._pytree import tree_flatten
 from torch.utils.flop_counter import flop_registry as torch_flop_registry
 
-from .formulas import (
+from pytest_flopbudget.engine.cost import Cost
+from pytest_flopbudget.engine.formulas import (
     ELEMENTWISE_COST,
     FOREACH_COST,
     FOREACH_PREFIX,
     INTEGER_MATMULS,
-    Cost,
     normalized_op_name,
     per_output,
 )
-from .params import count_params, has_values, own_parameters, own_sizes, pruned_weight_names
-from .registry import BUILTIN_SOURCE, Registry, current, zero_cost
-from .result import CONVENTIONS, OTHER_THREAD, ModuleStats, OpStats, Profile
+from pytest_flopbudget.engine.params import (
+    count_params,
+    has_values,
+    own_parameters,
+    own_sizes,
+    pruned_weight_names,
+)
+from pytest_flopbudget.engine.profile import (
+    COUNT_CONVENTIONS,
+    OTHER_THREAD,
+    ModuleStats,
+    OpStats,
+    Profile,
+)
+from pytest_flopbudget.engine.registry import BUILTIN_SOURCE, Registry, current, zero_cost
 
 __all__ = ["Counter", "Counting", "UncountedOpsError", "counting", "profile"]
 
@@ -563,7 +575,7 @@ def _params_per_module(modules: list[torch.nn.Module]) -> dict[torch.nn.Module, 
 
 
 def _check_count(count: str) -> None:
-    if count not in CONVENTIONS:
+    if count not in COUNT_CONVENTIONS:
         raise ValueError(f"count={count!r} is not a counting convention; use 'all' or 'matmul'")
 
 

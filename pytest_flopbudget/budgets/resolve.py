@@ -1,0 +1,98 @@
+"""A test's budget from its sources: the marker's arguments and ``[tool.flopbudget]``.
+
+Resolution, per quantity: marker kwargs > the exact node id entry in ``[tool.flopbudget.tests]``
+> the matching glob entries (the longest pattern first; equal lengths in file order) > the
+top-level defaults. In a glob only ``*`` and ``?`` are wildcards: ``[`` and ``]`` are literal,
+so ``"tests/t.py::test_a[*]"`` matches every parametrization of ``test_a``. Pure Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pytest_flopbudget.budgets.check import Budget
+from pytest_flopbudget.budgets.config import ENTRY_KEYS, Config, TestEntry, matching_entries
+from pytest_flopbudget.budgets.modules import merge_module_budgets, parse_module_budgets
+from pytest_flopbudget.budgets.quantities import QUANTITIES
+from pytest_flopbudget.budgets.values import (
+    BudgetError,
+    Limit,
+    parse_limits,
+    parse_percent,
+    parse_strict,
+    unknown_key,
+)
+
+__all__ = ["MARKER_KEYS", "parse_marker", "resolve", "validate_marker"]
+
+MARKER_KEYS: list[str] = ENTRY_KEYS
+"""What ``@pytest.mark.flop_budget(...)`` accepts: the budget keys, tolerance, strict, modules."""
+_SETTINGS = ("tolerance", "strict", "modules")
+
+
+def parse_marker(
+    kwargs: Mapping[str, object], source: str
+) -> tuple[dict[str, Limit], float | None]:
+    """The limits and the optional ``tolerance`` of ``@pytest.mark.flop_budget(...)``; an
+    optional ``strict`` and ``modules`` are validated here too (and read by :func:`resolve`)."""
+    for key in kwargs:
+        if key not in MARKER_KEYS:
+            raise unknown_key(key, source, MARKER_KEYS)
+    tolerance = None
+    if "tolerance" in kwargs:
+        tolerance = parse_percent(kwargs["tolerance"], "tolerance", source)
+    if "strict" in kwargs:
+        parse_strict(kwargs["strict"], "strict", source)
+    if "modules" in kwargs:
+        parse_module_budgets(kwargs["modules"], source)
+    limits = {k: v for k, v in kwargs.items() if k not in _SETTINGS}
+    return parse_limits(limits, source), tolerance
+
+
+def validate_marker(
+    kwargs: Mapping[str, object], args: tuple[object, ...], node_id: str
+) -> dict[str, Limit]:
+    """The limits of ``@pytest.mark.flop_budget(...)`` on ``node_id``; BudgetError if invalid.
+
+    Besides the budget keys the marker accepts ``tolerance``, ``strict`` and ``modules``
+    (validated here, applied by :func:`resolve`).
+    """
+    if args:
+        raise BudgetError(
+            f"{node_id}: flop_budget takes keyword arguments only, got positional {args!r}; "
+            f"accepted keys: {', '.join(MARKER_KEYS)}"
+        )
+    limits, _ = parse_marker(kwargs, f"marker on {node_id}")
+    return limits
+
+
+def resolve(marker_kwargs: Mapping[str, Any] | None, node_id: str, config: Config) -> Budget:
+    """The budget of one test: marker > exact entry > globs (longest first) > defaults.
+
+    ``marker_kwargs`` are the raw keyword arguments of ``@pytest.mark.flop_budget`` (limit keys,
+    an optional ``tolerance`` and ``strict``); invalid ones raise :class:`BudgetError`. The
+    tolerance and strict are resolved in the same order as each limit.
+    """
+    marker_kwargs = marker_kwargs or {}
+    marker_limits, marker_tolerance = parse_marker(marker_kwargs, f"marker on {node_id}")
+    entries = matching_entries(node_id, config)
+    layers = [marker_limits, *(e.limits for e in entries), config.defaults]
+    limits: dict[str, Limit] = {}
+    for layer in reversed(layers):
+        limits.update(layer)
+    tolerances = [marker_tolerance, *(e.tolerance for e in entries), config.tolerance]
+    tolerance = next(t for t in tolerances if t is not None)
+    stricts = [marker_kwargs.get("strict"), *(e.strict for e in entries), config.strict]
+    strict = next(s for s in stricts if s is not None)
+    ordered = {q: limits[q] for q in QUANTITIES if q in limits}
+    modules = _module_layers(marker_kwargs, node_id, entries)
+    return Budget(limits=ordered, tolerance=tolerance, strict=strict, modules=modules)
+
+
+def _module_layers(
+    marker_kwargs: Mapping[str, Any], node_id: str, entries: list[TestEntry]
+) -> dict[str, dict[str, Limit]]:
+    """Module budgets, per module and quantity: marker > exact entry > globs (no defaults)."""
+    marker = parse_module_budgets(marker_kwargs.get("modules", {}), f"marker on {node_id}")
+    return merge_module_budgets([marker, *(e.modules for e in entries)])

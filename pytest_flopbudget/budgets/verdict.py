@@ -1,0 +1,287 @@
+"""The verdict on one budgeted test, as a pure function: what it measured over everything it
+recorded, against its budget, its module budgets and the earlier run, as a `TestRow`.
+
+Rows are plain data: they travel on pytest's test reports (through xdist too) as dicts, and the
+controller renders them. No torch, no pytest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pytest_flopbudget.budgets.check import Budget, check
+from pytest_flopbudget.budgets.modules import check_modules
+from pytest_flopbudget.budgets.quantities import by_name, combine
+from pytest_flopbudget.text import format_delta, human, relative_change
+
+if TYPE_CHECKING:
+    from pytest_flopbudget.engine.profile import Profile
+
+__all__ = [
+    "GROWTH_QUANTITIES",
+    "STATUSES",
+    "TestRow",
+    "fails",
+    "measured",
+    "status",
+    "status_label",
+    "strict_message",
+    "verdict",
+]
+
+# worst first: the order the summary sorts by
+# over: a limit exceeded; error: a module budget names no recorded module; grew: within its
+# limits but grown past --flop-fail-on-increase; uncounted: failed under strict for ops with no
+# cost formula. status_label() adds what: over:flops, over:params+module, grew:flops, ...
+STATUSES = ("over", "error", "grew", "uncounted", "no-torch-work", "new", "ok")
+GROWTH_QUANTITIES = ("flops", "params")  # what fail_on_increase compares with the earlier run
+TOP_MODULES = 5
+TREE_LIMIT = 200  # modules kept per test for the reports' module tree: the costliest first
+
+Module = tuple[str, str, int, int, int, int]  # (name, type, calls, macs, flops, params)
+Op = tuple[str, int, int, int]  # (name, calls, macs, flops)
+
+
+@dataclass(frozen=True)
+class TestRow:
+    """One budgeted test's measurement against its budget.
+
+    `totals` holds every quantity of the table of quantities (None where unknown), `limits`
+    the resolved limits by quantity in base units."""
+
+    __test__ = False  # not a pytest test class
+
+    nodeid: str
+    location: str
+    count: str
+    ran_torch_work: bool
+    totals: dict[str, int | None] = field(default_factory=dict)
+    limits: dict[str, int] = field(default_factory=dict)
+    violations: list[str] = field(default_factory=list)
+    violated_limits: list[str] = field(default_factory=list)
+    top_modules: list[tuple[str, str, int]] = field(default_factory=list)
+    uncounted: dict[str, int] = field(default_factory=dict)
+    pinned: bool = False  # the marker sets limits: --flop-budget-update leaves the test alone
+    # the module tree down to the detailed report's depth (carried only when a detailed
+    # terminal report is asked for) and the op table
+    modules: list[Module] = field(default_factory=list)
+    ops: list[Op] = field(default_factory=list)
+    strict_failure: str = ""  # under strict, the line naming the ops with no cost formula
+    # the module tree the reports keep (every module that ran, at most TREE_LIMIT, the
+    # costliest first), how many modules it left out, and the formulas' fingerprint
+    tree: list[Module] = field(default_factory=list)
+    tree_left_out: int = 0
+    fingerprint: str = ""
+    # the exceeded quantities in the table's order, then "module" (a module budget); the grown
+    exceeded: list[str] = field(default_factory=list)
+    grown: list[str] = field(default_factory=list)
+    # {module: {"limits": {quantity: int}, "sources": {...}, "measured": {...} | None}}
+    module_budgets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    module_errors: list[str] = field(default_factory=list)  # budgets naming no recorded module
+
+    @property
+    def flops(self) -> int:
+        return self.totals.get("flops") or 0
+
+    @property
+    def params(self) -> int:
+        return self.totals.get("params") or 0
+
+    @property
+    def failure_lines(self) -> list[str]:
+        """What fails the test: one line per exceeded limit or growth, a line per module budget
+        naming no recorded module, then the strict line."""
+        lines = [*self.violations, *self.module_errors]
+        return [*lines, self.strict_failure] if self.strict_failure else lines
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TestRow:
+        values = dict(data)
+        for key in ("top_modules", "modules", "ops", "tree"):
+            values[key] = [tuple(m) for m in values.get(key, [])]
+        return cls(**values)
+
+
+def measured(profiles: Sequence[Profile]) -> dict[str, int | None]:
+    """Every quantity over everything recorded for one test (see `quantities.combine`: work
+    adds up; parameters are those of the largest model recorded)."""
+    values = combine(profiles)
+    for name, value in values.items():  # a known quantity is never None
+        if value is None and not by_name[name].nullable:
+            values[name] = 0
+    return values
+
+
+def _merged_modules(profiles: Sequence[Profile], depth: int) -> list[Module]:
+    merged: dict[str, list] = {}
+    for p in profiles:
+        for m in p.modules.values():
+            if (m.calls or m.flops or m.macs) and m.depth <= depth + 1:
+                row = merged.setdefault(m.name, [m.name, m.type_name, 0, 0, 0, m.params])
+                row[2] += m.calls
+                row[3] += m.macs
+                row[4] += m.flops
+    return [tuple(row) for row in merged.values()]
+
+
+def _tree(profiles: Sequence[Profile]) -> tuple[list[Module], int]:
+    """Every module that ran (over all recordings), the costliest first, at most TREE_LIMIT;
+    and how many were left out."""
+    merged = _merged_modules(profiles, depth=10**9)
+    ordered = sorted(merged, key=lambda m: (-m[4], m[0]))
+    return ordered[:TREE_LIMIT], max(len(ordered) - TREE_LIMIT, 0)
+
+
+def _merged_ops(profiles: Sequence[Profile]) -> list[Op]:
+    merged: dict[str, list] = {}
+    for p in profiles:
+        for op in p.ops.values():
+            row = merged.setdefault(op.name, [op.name, 0, 0, 0])
+            row[1] += op.calls
+            row[2] += op.macs
+            row[3] += op.flops
+    return [tuple(row) for row in merged.values()]
+
+
+def _grown(
+    values: Mapping[str, int | None], previous: Mapping[str, Any] | None, allowed: float
+) -> list[str]:
+    """The quantities of GROWTH_QUANTITIES grown more than `allowed` (a fraction) over
+    `previous`."""
+    before = previous or {}
+    return [
+        q
+        for q in GROWTH_QUANTITIES
+        if (change := relative_change(values.get(q), before.get(q))) is not None
+        and change > allowed
+    ]
+
+
+def _growth_message(
+    quantity: str, now: int | None, before: int | None, allowed: float, against: str
+) -> str:
+    """``FLOPs grew +20.0% over the last run: 1.00K FLOPs -> 1.20K FLOPs (allowed +5.0%)``."""
+    over = "last run" if against == "last" else against
+    label = "FLOPs" if quantity == "flops" else quantity
+    unit = by_name[quantity].unit
+    grown = relative_change(now, before)
+    return (
+        f"{label} grew {format_delta(grown)} over the {over}: "
+        f"{human(before, unit)} -> {human(now, unit)} (allowed {format_delta(allowed)})"
+    )
+
+
+def strict_message(uncounted: Mapping[str, int]) -> str:
+    """``strict: 2 ops have no cost formula: aten.foo (3 calls), aten.bar (1 call)``."""
+    listed = ", ".join(
+        f"{name} ({calls} call{'' if calls == 1 else 's'})" for name, calls in uncounted.items()
+    )
+    ops = "1 op has" if len(uncounted) == 1 else f"{len(uncounted)} ops have"
+    return f"strict: {ops} no cost formula: {listed}"
+
+
+def verdict(
+    nodeid: str,
+    location: str,
+    profiles: Sequence[Profile],
+    budget: Budget,
+    *,
+    previous: Mapping[str, Any] | None = None,
+    fail_on_increase: float | None = None,
+    against: str = "last",
+    pinned: bool = False,
+    strict: bool = False,
+    fingerprint: str = "",
+    detail_depth: int | None = None,
+) -> TestRow:
+    """The row of one test that recorded `profiles`: its quantities against `budget` (limits,
+    tolerance and module budgets), its growth over `previous` (the earlier run's totals) when
+    `fail_on_increase` is set (`against`: "last" or "baseline"), and under `strict` a failure
+    line for ops with no cost formula. `detail_depth` (when a detailed report is wanted) keeps
+    the module tree down to that depth."""
+    values = measured(profiles)
+    violations = check(values, budget)
+    module_check = check_modules(profiles, budget)
+    grown = _grown(values, previous, fail_on_increase) if fail_on_increase is not None else []
+    before = previous or {}
+    growth = [
+        _growth_message(q, values.get(q), before.get(q), fail_on_increase or 0.0, against)
+        for q in grown
+    ]
+    modules = sorted(
+        (m for p in profiles for m in p.top_modules(TOP_MODULES)), key=lambda m: -m.flops
+    )[:TOP_MODULES]
+    tree, tree_left_out = _tree(profiles)
+    uncounted: dict[str, int] = {}
+    for p in profiles:
+        for name, calls in p.uncounted.items():
+            uncounted[name] = uncounted.get(name, 0) + calls
+    return TestRow(
+        nodeid=nodeid,
+        location=location,
+        count=profiles[0].count,
+        ran_torch_work=any(p.ran_torch_work for p in profiles),
+        totals=values,
+        limits={quantity: limit.value for quantity, limit in budget.limits.items()},
+        violations=[v.message() for v in [*violations, *module_check.violations]] + growth,
+        violated_limits=[f"{v.limit.key} from {v.limit.source}" for v in violations],
+        top_modules=[(m.name, m.type_name, m.flops) for m in modules],
+        uncounted=uncounted,
+        pinned=pinned,
+        modules=_merged_modules(profiles, detail_depth) if detail_depth is not None else [],
+        ops=_merged_ops(profiles),
+        strict_failure=strict_message(uncounted) if strict and uncounted else "",
+        tree=tree,
+        tree_left_out=tree_left_out,
+        fingerprint=fingerprint,
+        exceeded=[v.quantity for v in violations] + (["module"] if module_check.violations else []),
+        grown=grown,
+        module_budgets=dict(module_check.results),
+        module_errors=list(module_check.errors),
+    )
+
+
+def fails(row: TestRow, *, disabled: bool = False, updating: bool = False) -> bool:
+    """Whether the row fails its test: a limit exceeded or grown past the threshold (not while
+    the budgets are disabled or being updated), or, unless disabled, ops with no cost formula
+    under strict or a module budget that names no recorded module (those fail even while
+    updating: an update cannot fix them)."""
+    over_budget = bool(row.violations) and not (disabled or updating)
+    unchecked = bool(row.strict_failure or row.module_errors)
+    return over_budget or (unchecked and not disabled)
+
+
+def status(row: TestRow, previous: Mapping[str, Any] | None) -> str:
+    """The kind of outcome, one of STATUSES (what code compares; status_label() says what)."""
+    if row.violated_limits or row.exceeded:
+        return "over"
+    if row.module_errors:
+        return "error"
+    if row.violations:
+        return "grew"
+    if row.strict_failure:
+        return "uncounted"
+    if not row.ran_torch_work:
+        return "no-torch-work"
+    if previous is None:
+        return "new"
+    return "ok"
+
+
+def status_label(row: TestRow, previous: Mapping[str, Any] | None) -> str:
+    """The status as shown and exported: the kind, and for a failure what failed it:
+    ``over:flops``, ``over:params+module`` (every exceeded quantity, in the table's order, then
+    ``module``), ``grew:flops+params``, ``error:module``. ``label.split(":")[0]`` is the kind."""
+    kind = status(row, previous)
+    if kind == "over" and row.exceeded:
+        return "over:" + "+".join(row.exceeded)
+    if kind == "grew" and row.grown:
+        return "grew:" + "+".join(row.grown)
+    if kind == "error":
+        return "error:module"
+    return kind

@@ -1,0 +1,68 @@
+"""What the plugin keeps on a budgeted test, and the `flop_budget` fixture over it."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_flopbudget.budgets.check import Budget
+
+if TYPE_CHECKING:
+    from pytest_flopbudget.engine.counter import Counting
+    from pytest_flopbudget.engine.profile import Profile
+    from pytest_flopbudget.engine.registry import Extensions
+
+__all__ = ["BUDGET_KEY", "ROW_KEY", "FlopBudgetFixture", "TestBudget"]
+
+
+class TestBudget:
+    """What the plugin knows about one budgeted test; kept in `item.stash`."""
+
+    __test__ = False
+
+    def __init__(self, budget: Budget, count: str, pinned: bool, extensions: Extensions) -> None:
+        self.budget = budget
+        self.count = count
+        self.pinned = pinned
+        self.recorded: list[Profile] = []
+        self.extensions = extensions  # the formulas its conftest files add
+
+
+BUDGET_KEY = pytest.StashKey[TestBudget]()
+ROW_KEY = pytest.StashKey[dict]()
+
+
+class FlopBudgetFixture:
+    """The `flop_budget` fixture: explicit control over what a test's budget measures.
+
+    When it recorded something, only that counts for the test (not the marker's whole-call
+    counting).
+    """
+
+    def __init__(self, state: TestBudget) -> None:
+        self._state = state
+
+    @property
+    def budget(self) -> Budget:
+        """The resolved limits (marker > pyproject entry > defaults)."""
+        return self._state.budget
+
+    def profile(self, model: Any, *args: Any, **kwargs: Any) -> Profile:
+        """`pytest_flopbudget.profile(model, *args, **kwargs)`, recorded for this test."""
+        from pytest_flopbudget.engine.counter import profile
+
+        result = profile(model, *args, count=self._state.count, **kwargs)
+        self._state.recorded.append(result)
+        return result
+
+    @contextlib.contextmanager
+    def counting(self, model: Any = None) -> Iterator[Counting]:
+        """`pytest_flopbudget.counting(model)`: count a block, recorded for this test."""
+        from pytest_flopbudget.engine.counter import counting
+
+        with counting(model, count=self._state.count) as counted:
+            yield counted
+        self._state.recorded.append(counted.profile)

@@ -1,0 +1,161 @@
+"""The command-line options of the plugin and what they say, read once at start-up."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from pytest_flopbudget.budgets.values import BudgetError, parse_depth, parse_percent
+from pytest_flopbudget.reporting.formats import ReportTargetError, parse_targets, targets_help
+
+__all__ = ["Options", "add_options", "read_options"]
+
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup("flopbudget", "compute budgets for PyTorch models")
+    group.addoption(
+        "--flop-report",
+        action="append",
+        nargs="?",
+        const="term",
+        default=[],
+        metavar="TYPE",
+        help=targets_help().replace("%", "%%"),
+    )
+    group.addoption(
+        "--flop-report-depth",
+        type=_report_depth,
+        default=2,
+        metavar="N",
+        help="module levels below the model in --flop-report's tree (default 2)",
+    )
+    group.addoption(
+        "--flop-baseline",
+        metavar="PATH",
+        help="a JSON report of an earlier run (the main branch's): deltas are shown against it "
+        "instead of the last run",
+    )
+    group.addoption(
+        "--flop-fail-on-increase",
+        metavar="PCT",
+        help="fail a budgeted test whose FLOPs or params grew by more than PCT (e.g. 5%%) over "
+        "the baseline (or the last run); overrides fail_on_increase in pyproject.toml",
+    )
+    group.addoption(
+        "--flop-budget-update",
+        action="store_true",
+        default=False,
+        help="write the measured values into pyproject.toml as budgets at the end of the run "
+        "(budget overruns do not fail the run)",
+    )
+    group.addoption(
+        "--flop-budget-disable",
+        action="store_true",
+        default=False,
+        help="measure and report budgeted tests, but fail none of them for their budget",
+    )
+    group.addoption(
+        "--flop-strict",
+        action="store_true",
+        default=False,
+        help="fail every budgeted test that ran ops with no cost formula (their FLOPs would be "
+        "a lower bound), as strict = true in pyproject.toml does",
+    )
+
+
+def _report_depth(text: str) -> int:
+    """--flop-report-depth's value: ASCII digits, 0 to 64 (argparse makes an error of it a
+    usage error)."""
+    try:
+        return parse_depth(text, "--flop-report-depth", "the command line")
+    except BudgetError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+@dataclass(frozen=True)
+class Options:
+    """The plugin's command line, validated."""
+
+    disabled: bool = False
+    updating: bool = False
+    strict: bool = False
+    terminal_report: bool = False
+    report_files: list[tuple[str, Path]] = field(default_factory=list)
+    depth: int = 2
+    fail_on_increase: float | None = None  # None: the command line does not set it
+    baseline: str = ""
+
+
+def read_options(config: pytest.Config) -> Options:
+    """The options of this run; a bad value is a usage error (report paths that cannot be
+    written are refused at start-up, on the controller, not after the whole run)."""
+    try:
+        terminal, files = parse_targets(config.getoption("flop_report"))
+    except ReportTargetError as error:
+        raise pytest.UsageError(str(error)) from None
+    if not hasattr(config, "workerinput"):
+        for _, path in files:
+            _check_report_path(report_path(config, path))
+    fail_on_increase = None
+    option = config.getoption("flop_fail_on_increase")
+    if option is not None:
+        try:
+            fail_on_increase = parse_percent(option, "--flop-fail-on-increase", "the command line")
+        except BudgetError as error:
+            raise pytest.UsageError(str(error)) from None
+    return Options(
+        disabled=bool(config.getoption("flop_budget_disable")),
+        updating=bool(config.getoption("flop_budget_update")),
+        strict=bool(config.getoption("flop_strict")),
+        terminal_report=terminal,
+        report_files=files,
+        depth=config.getoption("flop_report_depth"),
+        fail_on_increase=fail_on_increase,
+        baseline=config.getoption("flop_baseline") or "",
+    )
+
+
+def report_path(config: pytest.Config, path: Path) -> Path:
+    """A report path relative to where pytest was invoked."""
+    return path if path.is_absolute() else config.invocation_params.dir / path
+
+
+def _report_path_problem(path: Path) -> str | None:
+    """Why a report could not be written to `path` (checked at start-up), or None."""
+    try:
+        if path.is_dir():
+            return "it is a directory"
+        if path.exists():
+            return None if os.access(path, os.W_OK) else "it is not writable"
+        existing = path.parent
+        while not existing.exists():
+            existing = existing.parent
+        if not existing.is_dir():
+            return f"{existing} is not a directory"
+        if not os.access(existing, os.W_OK | os.X_OK):
+            return f"the directory {existing} is not writable"
+    except OSError as error:  # a name too long, a loop of symlinks
+        return error.strerror or str(error)
+    return None
+
+
+def _check_report_path(path: Path) -> None:
+    problem = _report_path_problem(path)
+    if problem is not None:
+        raise pytest.UsageError(f"--flop-report: cannot write a report to {path}: {problem}")
+
+
+def full_run(config: pytest.Config) -> bool:
+    """Whether the run collected everything (no paths, -k, -m or --lf narrowed it)."""
+    option = config.option
+    narrowed = bool(
+        getattr(option, "keyword", "")
+        or getattr(option, "markexpr", "")
+        or getattr(option, "lf", False)
+        or getattr(option, "deselect", None)
+    )
+    return not narrowed and config.args_source != pytest.Config.ArgsSource.ARGS

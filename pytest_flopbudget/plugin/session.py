@@ -1,0 +1,206 @@
+"""The session object the plugin registers: which tests are budgeted, the call phase of each
+(count, verdict, fail), and the rows the controller collects. What happens at the end of the
+session (report files, the update, the cache, the summary) is in `outputs`."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_flopbudget.budgets.config import Config, budgeted_by_config, unmatched_entries
+from pytest_flopbudget.budgets.resolve import resolve, validate_marker
+from pytest_flopbudget.budgets.values import BudgetError
+from pytest_flopbudget.plugin import outputs
+from pytest_flopbudget.plugin.earlier import read_earlier
+from pytest_flopbudget.plugin.fixture import BUDGET_KEY, ROW_KEY, TestBudget
+from pytest_flopbudget.plugin.options import full_run, read_options
+from pytest_flopbudget.plugin.warn import FlopBudgetWarning, warn
+
+__all__ = ["MARKER", "REPORT_ATTRIBUTE", "FlopBudgetSession", "extensions_of"]
+
+MARKER = "flop_budget"
+REPORT_ATTRIBUTE = "flopbudget"
+
+
+def extensions_of(item: pytest.Item) -> Any:
+    """The formulas and module-cost hooks a budgeted test counts with; a malformed one is a
+    usage error naming its conftest or entry point."""
+    from pytest_flopbudget.engine.registry import ExtensionError, for_pytest
+
+    try:
+        return for_pytest(item.ihook)
+    except ExtensionError as error:
+        raise pytest.UsageError(f"flop budget: {error}") from None
+
+
+class FlopBudgetSession:
+    """The session's state: the validated settings and options, what the earlier run measured,
+    and the rows the controller collects from the test reports."""
+
+    def __init__(self, config: pytest.Config, settings: Config, pyproject: Path) -> None:
+        self.config = config
+        self.settings = settings
+        self.pyproject = pyproject
+        self.options = read_options(config)
+        self.fail_on_increase = (
+            self.options.fail_on_increase
+            if self.options.fail_on_increase is not None
+            else settings.fail_on_increase
+        )
+        self.earlier = read_earlier(config, self.options.baseline)
+        self.rows: dict[str, dict] = {}
+        self.outcomes: dict[str, str] = {}
+        self.collected: list[str] = []
+        self.deselected = False  # -k, -m, a sharding plugin...: a partial run
+        self.unmatched_checked = False
+        self.messages: list[str] = []
+        self.errors: list[str] = []  # a report or update that could not be written, one line each
+
+    # ---- collection: which tests are budgeted, with what budget --------------------------
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        for item in items:
+            marker = item.get_closest_marker(MARKER)
+            uses_fixture = MARKER in getattr(item, "fixturenames", ())
+            if marker is None and not uses_fixture:
+                if not budgeted_by_config(item.nodeid, self.settings):
+                    continue
+            kwargs = dict(marker.kwargs) if marker is not None else {}
+            try:
+                if marker is not None:
+                    validate_marker(kwargs, marker.args, item.nodeid)
+                budget = resolve(kwargs, item.nodeid, self.settings)
+            except BudgetError as error:
+                raise pytest.UsageError(str(error)) from None
+            pinned = any(key not in ("tolerance", "strict", "modules") for key in kwargs)
+            item.stash[BUDGET_KEY] = TestBudget(
+                budget, self.settings.count, pinned, extensions_of(item)
+            )
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.collected = [item.nodeid for item in session.items]
+        if not session.testsfailed:  # a module that failed to import hides its tests
+            self._warn_unmatched()
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        self.collected = list(ids)
+        self._warn_unmatched()
+
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        self.deselected = True
+
+    def _warn_unmatched(self) -> None:
+        """In a full run, on the controller: each ``tests`` entry that matched no collected test
+        (syrupy's unused snapshots); never in a partial or sharded run."""
+        if self.unmatched_checked or hasattr(self.config, "workerinput"):
+            return
+        self.unmatched_checked = True
+        if self.deselected or not full_run(self.config):
+            return
+        for entry in unmatched_entries(self.settings, self.collected):
+            kind = "glob" if entry.is_glob else "node id"
+            warn(
+                self.config,
+                f'{self.settings.path}: [tool.flopbudget.tests."{entry.pattern}"] matched no '
+                f"collected test (a {kind}: renamed or removed test? --flop-budget-update "
+                "lists it as stale)",
+            )
+
+    # ---- the call phase: count, judge, fail ---------------------------------------------
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Iterator[None]:
+        state = item.stash.get(BUDGET_KEY, None)
+        if state is None and not item.ihook.pytest_flopbudget_formulas.get_hookimpls():
+            return (yield)
+        from pytest_flopbudget.engine.registry import using
+
+        if state is None:
+            with using(extensions_of(item)):  # its conftest formulas for profile() in the test
+                return (yield)
+        from pytest_flopbudget.engine.counter import counting
+
+        # The test's own failure propagates from the yield and wins over any budget.
+        with using(state.extensions), counting(count=state.count, only_modules=True) as whole_call:
+            result = yield
+        profiles = state.recorded or [whole_call.profile]
+        row = self._verdict(item, state, profiles)
+        item.stash[ROW_KEY] = row.to_dict()
+        for key, value in row.totals.items():
+            item.user_properties.append((f"flopbudget_{key}", value))
+        _warn_unmeasured(item.nodeid, row, sum(p.unseen_thread_calls for p in profiles))
+        from pytest_flopbudget.budgets.verdict import fails
+
+        if fails(row, disabled=self.options.disabled, updating=self.options.updating):
+            from pytest_flopbudget.reporting.terminal import failure_text
+
+            pytest.fail(failure_text(row, outputs.module_changes(self, row)), pytrace=False)
+        return result
+
+    def _verdict(self, item: pytest.Item, state: TestBudget, profiles: list) -> Any:
+        from pytest_flopbudget.budgets.verdict import verdict
+        from pytest_flopbudget.engine.registry import fingerprint_for
+
+        path, line, _ = item.location
+        return verdict(
+            item.nodeid,
+            f"{path}:{(line or 0) + 1}",
+            profiles,
+            state.budget,
+            previous=self.earlier.previous.get(item.nodeid),
+            fail_on_increase=self.fail_on_increase,
+            against=self.earlier.against,
+            pinned=state.pinned,
+            strict=state.budget.strict or self.options.strict,
+            fingerprint=fingerprint_for(state.extensions),
+            detail_depth=self.options.depth if self.options.terminal_report else None,
+        )
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+        report = yield
+        if call.when == "call" and ROW_KEY in item.stash:
+            setattr(report, REPORT_ATTRIBUTE, item.stash[ROW_KEY])
+        return report
+
+    # ---- the controller: collect the rows, then the end of the session ------------------
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        row = getattr(report, REPORT_ATTRIBUTE, None)
+        if report.when == "call" and row is not None:
+            self.rows[report.nodeid] = row
+            self.outcomes[report.nodeid] = report.outcome
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if not hasattr(self.config, "workerinput"):
+            outputs.finish(self, session)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        outputs.terminal_summary(self, terminalreporter)
+
+
+def _warn_unmeasured(nodeid: str, row: Any, unseen: int) -> None:
+    """Warn when the counter could not see some of a test's work, or saw none at all."""
+    if unseen:
+        warnings.warn(
+            FlopBudgetWarning(
+                f"{nodeid} ran {unseen} module call(s) on another thread: their torch "
+                "work is not counted (the counter sees only the test's thread), so its FLOPs "
+                "are a lower bound; run the model on the test's thread"
+            ),
+            stacklevel=1,
+        )
+    if not row.ran_torch_work:
+        warnings.warn(
+            FlopBudgetWarning(
+                f"{nodeid} is budgeted but ran no torch work through a module: "
+                "nothing was measured (call the model, or use the flop_budget fixture)"
+            ),
+            stacklevel=1,
+        )

@@ -1,0 +1,124 @@
+"""The table of report formats: ``--flop-report=NAME[:PATH]``. A format is a module with a
+renderer and one row here; the option's parsing, its error text and its help read the table.
+No torch, no pytest.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pytest_flopbudget.budgets.verdict import TestRow
+
+__all__ = ["FORMATS", "Format", "ReportTargetError", "Run", "parse_targets", "targets_help"]
+
+
+@dataclass(frozen=True)
+class Run:
+    """What a report of one run is made of: the rows, the test outcomes, the earlier run's
+    totals (`previous`) and test entries (`details`) and how it was made (`context`), this run's
+    (`now`), what it compares with (`against`: "last" or "baseline"; `compared_with`, `source`:
+    the baseline's path), the allowed growth, the gone tests, the commit and the convention."""
+
+    rows: Sequence[TestRow]
+    previous: Mapping[str, Mapping[str, Any]]
+    against: str = "last"
+    count: str = "all"
+    outcomes: Mapping[str, str] = field(default_factory=dict)
+    compared_with: str = "last run"
+    source: str = ""
+    gone: Sequence[str] = ()
+    details: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    context: Mapping[str, Any] = field(default_factory=dict)
+    now: Mapping[str, Any] = field(default_factory=dict)
+    threshold: float | None = None
+    commit: str | None = None
+
+
+def _json(run: Run) -> str:
+    from pytest_flopbudget.reporting.json_report import json_report
+
+    report = json_report(
+        run.rows, run.outcomes, run.previous, run.count, run.compared_with, run.gone, run.commit
+    )
+    return json.dumps(report, indent=2, allow_nan=False) + "\n"  # NaN is not JSON
+
+
+def _markdown(run: Run) -> str:
+    from pytest_flopbudget.reporting.markdown import markdown_report
+
+    return markdown_report(
+        run.rows,
+        run.previous,
+        run.against,
+        run.gone,
+        details=run.details,
+        context=run.context,
+        now=run.now,
+        threshold=run.threshold,
+        source=run.source,
+    )
+
+
+@dataclass(frozen=True)
+class Format:
+    """A report format: `render` makes a file's text from a `Run`; None for the terminal's
+    report, which takes no path. `appends_to_step_summary`: written to the file named by
+    ``$GITHUB_STEP_SUMMARY``, it appends instead of replacing."""
+
+    name: str
+    description: str
+    render: Callable[[Run], str] | None = None
+    appends_to_step_summary: bool = False
+
+
+FORMATS: dict[str, Format] = {
+    f.name: f
+    for f in (
+        Format("term", "the per-module and per-op breakdown in the terminal (the default)"),
+        Format("json", "the versioned JSON report (what --flop-baseline reads)", _json),
+        Format(
+            "markdown",
+            "the pull-request comment (appends when PATH is $GITHUB_STEP_SUMMARY)",
+            _markdown,
+            appends_to_step_summary=True,
+        ),
+    )
+}
+
+
+class ReportTargetError(ValueError):
+    """A ``--flop-report`` value that names no format, or a file format without a path."""
+
+
+def _usage() -> str:
+    """``term, json:PATH or markdown:PATH``."""
+    forms = [name if f.render is None else f"{name}:PATH" for name, f in FORMATS.items()]
+    return f"{', '.join(forms[:-1])} or {forms[-1]}" if len(forms) > 1 else forms[0]
+
+
+def targets_help() -> str:
+    """The help of ``--flop-report``, from the table."""
+    listed = "; ".join(
+        (name if f.render is None else f"{name}:PATH") + f" ({f.description})"
+        for name, f in FORMATS.items()
+    )
+    return f"write a report after the summary (repeatable): {listed}"
+
+
+def parse_targets(values: Sequence[str]) -> tuple[bool, list[tuple[str, Path]]]:
+    """``--flop-report`` values -> (the terminal report wanted, [(format name, path)])."""
+    terminal, files = False, []
+    for value in values:
+        name, _, target = value.partition(":")
+        found = FORMATS.get(name)
+        if found is not None and found.render is None and value == name:
+            terminal = True
+        elif found is not None and found.render is not None and target:
+            files.append((name, Path(target)))
+        else:
+            raise ReportTargetError(f"--flop-report={value}: use {_usage()}")
+    return terminal, files

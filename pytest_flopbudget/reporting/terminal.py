@@ -1,0 +1,253 @@
+"""The terminal: the `flop budget` summary table, the failure text of a test, and the detailed
+per-module report of `--flop-report`. No torch.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from pytest_flopbudget.budgets.quantities import TABLE
+from pytest_flopbudget.budgets.verdict import STATUSES, TestRow, status, status_label
+from pytest_flopbudget.engine.profile import module_label, op_table
+from pytest_flopbudget.text import columns, format_delta, human, relative_change, share
+
+__all__ = [
+    "LOWER_BOUND",
+    "detail_lines",
+    "failure_text",
+    "summary_lines",
+    "uncounted_hint",
+]
+
+# the colour of each status in the terminal (when pytest colours its output)
+COLOURS = {"over": "red", "error": "red", "uncounted": "red", "grew": "yellow", "ok": "green"}
+LOWER_BOUND = "≥"  # marks the FLOPs of a test that ran ops with no cost formula
+FOLD_AFTER = 8  # children shown per module in the detailed tree; the rest fold into "other"
+# the summary's columns of plain numbers, from the table of quantities: -v only ones last
+PLAIN_COLUMNS = sorted((q for q in TABLE if q.column), key=lambda q: q.verbose)
+
+
+def failure_text(row: TestRow, changes: Sequence[str] = ()) -> str:
+    """One line per exceeded limit (and the strict line), then `changes` (the modules whose
+    FLOPs changed most against the baseline or last run), the costliest modules and any
+    uncounted ops."""
+    lines = list(row.failure_lines)
+    over_modules = [
+        entry["sources"][quantity]
+        for entry in row.module_budgets.values()
+        for quantity in entry["over"]
+    ]
+    if row.violated_limits or over_modules:
+        lines.append("(" + "; ".join([*row.violated_limits, *over_modules]) + ")")
+    if changes:
+        lines += ["", *changes]
+    if row.top_modules:
+        lines += ["", f"top modules by FLOPs ({row.count} convention):"]
+        width = max(len(f"{name} ({kind})") for name, kind, _ in row.top_modules)
+        for name, kind, flops in row.top_modules:
+            share = f"{100 * flops / row.flops:5.1f}%" if row.flops else ""
+            lines.append(f"  {f'{name} ({kind})':<{width}}  {human(flops, 'FLOPs'):>12}  {share}")
+    if row.uncounted and not row.strict_failure:  # the strict line names them already
+        listed = ", ".join(f"{name} ×{calls}" for name, calls in row.uncounted.items())
+        lines += ["", f"uncounted ops (counted as 0 FLOPs): {listed}"]
+    return "\n".join(lines)
+
+
+def _sort_key(row: TestRow, row_status: str) -> tuple:
+    over_budget = relative_change(row.flops, row.limits.get("flops"))
+    return (
+        STATUSES.index(row_status),
+        -(over_budget if over_budget is not None else float("-inf")),
+        row.nodeid,
+    )
+
+
+def _text(value: float | None) -> str:
+    return "-" if value is None else format_delta(value)
+
+
+def _cells(row: TestRow, row_status: str, before: Mapping[str, Any], verbose: bool) -> list[str]:
+    measured_anything = row.ran_torch_work
+    flops_limit = row.limits.get("flops")
+    lower_bound = LOWER_BOUND if row.uncounted else ""
+    cells = [
+        row_status,
+        lower_bound + human(row.flops) if measured_anything else "-",
+        human(flops_limit),
+        _text(relative_change(row.flops, flops_limit)) if measured_anything else "-",
+        _text(relative_change(row.flops, before.get("flops"))) if measured_anything else "-",
+    ]
+    for q in PLAIN_COLUMNS:
+        if verbose or not q.verbose:
+            value = row.totals.get(q.name)
+            shown = f"{human(value)}{q.cell_unit if value is not None else ''}"
+            cells.append(shown if measured_anything else "-")
+    return cells
+
+
+def _line(cells: list[str], widths: list[int], paint: Callable[[str], str] | None = None) -> str:
+    """Cells padded to `widths` (the first left-aligned); `paint` colours the first cell's text
+    after the padding is computed, so escape codes never count towards a width."""
+    first = cells[0] if paint is None else paint(cells[0])
+    return " ".join(
+        [first + " " * (widths[0] - len(cells[0]))]
+        + [f"{cell:>{width}}" for cell, width in zip(cells[1:], widths[1:], strict=True)]
+    )
+
+
+Markup = Callable[..., str]  # TerminalWriter.markup: (text, red=True) -> text in escape codes
+
+
+def _painter(markup: Markup | None, kind: str) -> Callable[[str], str] | None:
+    colour = COLOURS.get(kind)
+    if markup is None or colour is None:
+        return None
+    return lambda text: markup(text, **{colour: True})
+
+
+def uncounted_hint(rows: Sequence[TestRow]) -> str | None:
+    """The line that says how many tests ran ops with no cost formula, and where to see them."""
+    n = sum(1 for row in rows if row.uncounted)
+    if not n:
+        return None
+    tests = "1 test" if n == 1 else f"{n} tests"
+    return (
+        f"{tests} ran ops with no cost formula (their FLOPs, marked {LOWER_BOUND}, are a lower "
+        "bound): see -v, --flop-report, or set strict"
+    )
+
+
+def summary_lines(
+    rows: Sequence[TestRow],
+    previous: Mapping[str, Mapping[str, Any]],
+    verbosity: int = 0,
+    width: int = 80,
+    against: str = "last",
+    markup: Markup | None = None,
+) -> list[str]:
+    """The `flop budget` section: one row per test, the worst first.
+
+    Columns: status, FLOPs, the FLOP budget, Δ to that budget (negative is headroom), Δ against
+    `previous` (the last run, or a baseline: `against` names it), params, nonzero params, and the
+    node id; MACs and parameter bytes too with `verbosity` > 0. When a node id does not fit
+    beside the numbers in `width` columns, every node id goes on its own line above its numbers.
+    The FLOPs of a test that ran ops with no cost formula are marked as a lower bound, and a line
+    under the table counts those tests (`verbosity` > 0 lists their ops). With `verbosity` < 0,
+    one line of counts. The status is status_label()'s, coloured by `markup` (a TerminalWriter's,
+    which colours only when pytest does): red over, error and uncounted, yellow grew, green ok.
+    Columns are as wide as their widest cell; the rule under the header is as wide as the table.
+    """
+    statuses = {row.nodeid: status(row, previous.get(row.nodeid)) for row in rows}
+    if verbosity < 0:
+        counts = {s: sum(1 for v in statuses.values() if v == s) for s in STATUSES}
+        parts = [f"{n} {s}" for s, n in counts.items() if n]
+        with_uncounted = sum(1 for row in rows if row.uncounted)
+        if with_uncounted:
+            parts.append(f"{with_uncounted} ran ops with no cost formula")
+        return [f"flop budget: {len(rows)} budgeted test(s): " + ", ".join(parts)]
+    verbose = verbosity > 0
+    ordered = sorted(rows, key=lambda r: _sort_key(r, statuses[r.nodeid]))
+    shown = [q for q in PLAIN_COLUMNS if verbose or not q.verbose]
+    columns = ["status", "FLOPs", "budget", "Δbudget", f"Δ{against}", *(q.column for q in shown)]
+    # the column widths when the table fits in `width`
+    roomy = [13, 7, 7, 8, 8, *(q.width for q in shown)]
+    table = [
+        _cells(
+            row,
+            status_label(row, previous.get(row.nodeid)),
+            previous.get(row.nodeid) or {},
+            verbose,
+        )
+        for row in ordered
+    ]
+    # each column as wide as its widest cell (header included), roomier when that still fits
+    tight = [max(len(cells[i]) for cells in [columns, *table]) for i in range(len(columns))]
+    widths = [max(w, t) for w, t in zip(roomy, tight, strict=True)]
+    if sum(widths) + len(widths) - 1 > width:
+        widths = tight
+    header = _line(columns, widths)
+    one_line = all(len(header) + 1 + len(r.nodeid) <= width for r in rows)
+    if one_line:
+        table_width = len(header) + 1 + max(len("test"), *(len(r.nodeid) for r in rows))
+        lines = [f"{header} test", "-" * table_width]
+    else:
+        lines = ["test", header, "-" * len(header)]
+    for row, cells in zip(ordered, table, strict=True):
+        text = _line(cells, widths, _painter(markup, statuses[row.nodeid]))
+        lines += [f"{text} {row.nodeid}"] if one_line else [row.nodeid, text]
+    hint = uncounted_hint(rows)
+    if hint:
+        lines.append(hint)
+    if verbose:
+        for row in ordered:
+            if row.uncounted:
+                listed = ", ".join(f"{n} ×{c}" for n, c in row.uncounted.items())
+                lines.append(f"{row.nodeid}: uncounted ops {listed}")
+    return lines
+
+
+def _parent(name: str, names: set[str]) -> str | None:
+    while "." in name:
+        name = name.rsplit(".", 1)[0]
+        if name in names:
+            return name
+    return "" if name != "" and "" in names else None
+
+
+def detail_lines(row: TestRow, depth: int) -> list[str]:
+    """The detailed report of one test: the module tree (down to `depth` levels below the
+    roots, the costliest first, children past the first few folded into "other"), the op table
+    and the uncounted ops."""
+    lines = [
+        f"{row.nodeid}: {human(row.flops, 'FLOPs')} ({row.count}), "
+        f"{human(row.totals.get('macs'), 'MACs')}, "
+        f"params {human(row.params)} ({human(row.totals.get('param_bytes'), 'B')})"
+    ]
+    names = {m[0] for m in row.modules}
+    children: dict[str | None, list[tuple]] = defaultdict(list)
+    for module in row.modules:
+        children[_parent(module[0], names)].append(module)
+    table = [("module", "calls", "params", "MACs", "FLOPs", "share")]
+
+    def walk(parent: str | None, level: int) -> None:
+        ordered = sorted(children.get(parent, []), key=lambda m: (-m[4], m[0]))
+        shown, folded = ordered[:FOLD_AFTER], ordered[FOLD_AFTER:]
+        for name, kind, calls, macs, flops, params in shown:
+            label = module_label(name, parent or "") if name else kind
+            table.append(
+                (
+                    "  " * level + (f"{label} ({kind})" if label != kind else kind),
+                    str(calls),
+                    human(params),
+                    human(macs),
+                    human(flops),
+                    share(flops, row.flops),
+                )
+            )
+            if level < depth:
+                walk(name, level + 1)
+        if folded:
+            macs = sum(m[3] for m in folded)
+            flops = sum(m[4] for m in folded)
+            table.append(
+                (
+                    "  " * level + f"other ({len(folded)} modules)",
+                    str(sum(m[2] for m in folded)),
+                    human(sum(m[5] for m in folded)),
+                    human(macs),
+                    human(flops),
+                    share(flops, row.flops),
+                )
+            )
+
+    walk(None, 0)
+    if len(table) > 1:
+        lines += columns(table)
+    if row.ops:
+        lines += ["", *op_table(row.ops, row.flops)]
+    if row.uncounted:
+        listed = ", ".join(f"{n} ×{c}" for n, c in row.uncounted.items())
+        lines += ["", f"uncounted ops (counted as 0 FLOPs): {listed}"]
+    return lines
