@@ -45,9 +45,11 @@ def module_changes(session: FlopBudgetSession, row: TestRow) -> list[str]:
     from pytest_flopbudget.reporting.json_report import row_detail
 
     found = change_lines(changes(before, row_detail(row)))
-    return [f"FLOPs by module against {session.earlier.over()}:", *(f"  {x}" for x in found)] if (
-        found
-    ) else []
+    return (
+        [f"FLOPs by module against {session.earlier.over()}:", *(f"  {x}" for x in found)]
+        if (found)
+        else []
+    )
 
 
 def finish(session: FlopBudgetSession, pytest_session: pytest.Session) -> None:
