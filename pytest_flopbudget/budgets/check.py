@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from fractions import Fraction
 
 from pytest_flopbudget.budgets.quantities import by_name
 from pytest_flopbudget.budgets.values import Limit
@@ -49,6 +48,8 @@ class Violation:
     @property
     def overshoot(self) -> float:
         """How far above the limit, as a fraction of it (0.2 is 20% above)."""
+        from fractions import Fraction  # on first use: pytest imports this module in every run
+
         return float(Fraction(self.measured, self.limit.value) - 1)
 
     def message(self) -> str:
@@ -60,6 +61,8 @@ class Violation:
 
 def check(measured: Mapping[str, int | None], budget: Budget) -> list[Violation]:
     """Limits exceeded by more than the tolerance; an unknown (None or absent) value never is."""
+    from fractions import Fraction
+
     allowed = 1 + Fraction(budget.tolerance)
     violations = []
     for quantity, limit in budget.limits.items():

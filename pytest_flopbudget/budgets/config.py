@@ -34,7 +34,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from pytest_flopbudget.budgets.modules import parse_module_budgets
 from pytest_flopbudget.budgets.quantities import LIMIT_KEYS
 from pytest_flopbudget.budgets.values import (
     BudgetError,
@@ -43,7 +42,7 @@ from pytest_flopbudget.budgets.values import (
     parse_percent,
     parse_strict,
 )
-from pytest_flopbudget.engine.profile import COUNT_CONVENTIONS
+from pytest_flopbudget.engine.conventions import COUNT_CONVENTIONS
 from pytest_flopbudget.text import shown, suggest
 
 __all__ = [
@@ -215,6 +214,8 @@ def _entry(path: Path, pattern: object, table: object) -> TestEntry:
 
 def _modules(path: Path, table: str, value: object) -> dict[str, dict[str, Limit]]:
     """The ``modules`` tables of a tests entry; a bad one names the file, table and key."""
+    from pytest_flopbudget.budgets.modules import parse_module_budgets  # only when there are some
+
     try:
         budgets = parse_module_budgets(value, table)
     except BudgetError as exc:

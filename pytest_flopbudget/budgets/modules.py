@@ -20,7 +20,6 @@ Pure Python, no torch.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -82,6 +81,8 @@ def parse_module_budgets(value: object, where: str) -> dict[str, dict[str, Limit
             if key in LIMIT_KEYS:
                 reason = f"{LIMIT_KEYS[key][0]} is not measured per module"
             else:
+                import difflib  # only for a message
+
                 close = difflib.get_close_matches(str(key), MODULE_LIMIT_KEYS, n=1)
                 reason = "not a budget key" + (f" (did you mean {close[0]!r}?)" if close else "")
             raise BudgetError(
@@ -150,6 +151,8 @@ def _unknown(name: str, profiles: Sequence[Profile]) -> str:
         dict.fromkeys(_relative(key, p) or key for p in profiles for key in p.modules if key).keys()
     )
     names = [n for n in names if n]
+    import difflib  # only for a message
+
     nearest = difflib.get_close_matches(name, names, n=NEAREST)
     if nearest:
         offered = "nearest: " + ", ".join(nearest)

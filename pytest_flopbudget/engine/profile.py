@@ -8,10 +8,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from pytest_flopbudget.engine.conventions import COUNT_CONVENTIONS  # noqa: F401 (moving)
 from pytest_flopbudget.text import columns, human, share
 
 __all__ = [
-    "COUNT_CONVENTIONS",
     "OTHER_THREAD",
     "ModuleStats",
     "OpStats",
@@ -20,8 +20,6 @@ __all__ = [
     "op_table",
 ]
 
-COUNT_CONVENTIONS: tuple[str, ...] = ("all", "matmul")
-"""The FLOP counting conventions: "all" (2 per MAC plus all other work) and "matmul"."""
 # The Profile.uncounted entry whose calls are module calls made on a thread the counter's
 # dispatch mode was not active on: their torch work ran, unseen and uncounted.
 OTHER_THREAD = "<torch work on another thread, not counted: module calls>"

@@ -16,12 +16,12 @@ from __future__ import annotations
 import pytest
 
 from pytest_flopbudget.budgets.config import (
+    ENTRY_KEYS,
     ConfigError,
     find_pyproject,
     load_config,
     misspelled_tables,
 )
-from pytest_flopbudget.budgets.resolve import MARKER_KEYS
 from pytest_flopbudget.plugin.fixture import BUDGET_KEY, FlopBudgetFixture
 from pytest_flopbudget.plugin.options import add_options
 from pytest_flopbudget.plugin.session import FlopBudgetSession
@@ -33,7 +33,7 @@ MARKER_HELP = (
     "flop_budget(max_gflops=..., max_params=..., tolerance=..., strict=..., modules=...): count "
     "the torch work of this test's call phase and fail it when a limit is exceeded (with "
     "strict=True, also when it ran ops with no cost formula). Keys: "
-    f"{', '.join(k for k in MARKER_KEYS if k != 'modules')}, and modules={{'backbone': "
+    f"{', '.join(k for k in ENTRY_KEYS if k != 'modules')}, and modules={{'backbone': "
     "{'max_gflops': 3}} (per-module FLOP, MAC and params limits)."
 )
 

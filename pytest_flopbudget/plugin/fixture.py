@@ -8,9 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_flopbudget.budgets.check import Budget
-
 if TYPE_CHECKING:
+    from pytest_flopbudget.budgets.check import Budget
     from pytest_flopbudget.engine.counter import Counting
     from pytest_flopbudget.engine.profile import Profile
     from pytest_flopbudget.engine.registry import Extensions

@@ -12,9 +12,7 @@ from typing import Any
 import pytest
 
 from pytest_flopbudget.budgets.config import Config, budgeted_by_config, unmatched_entries
-from pytest_flopbudget.budgets.resolve import resolve, validate_marker
 from pytest_flopbudget.budgets.values import BudgetError
-from pytest_flopbudget.plugin import outputs
 from pytest_flopbudget.plugin.earlier import read_earlier
 from pytest_flopbudget.plugin.fixture import BUDGET_KEY, ROW_KEY, TestBudget
 from pytest_flopbudget.plugin.options import full_run, read_options
@@ -64,6 +62,8 @@ class FlopBudgetSession:
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        from pytest_flopbudget.budgets.resolve import resolve, validate_marker
+
         for item in items:
             marker = item.get_closest_marker(MARKER)
             uses_fixture = MARKER in getattr(item, "fixturenames", ())
@@ -138,9 +138,10 @@ class FlopBudgetSession:
         from pytest_flopbudget.budgets.verdict import fails
 
         if fails(row, disabled=self.options.disabled, updating=self.options.updating):
+            from pytest_flopbudget.plugin.outputs import module_changes
             from pytest_flopbudget.reporting.terminal import failure_text
 
-            pytest.fail(failure_text(row, outputs.module_changes(self, row)), pytrace=False)
+            pytest.fail(failure_text(row, module_changes(self, row)), pytrace=False)
         return result
 
     def _verdict(self, item: pytest.Item, state: TestBudget, profiles: list) -> Any:
@@ -179,10 +180,14 @@ class FlopBudgetSession:
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if not hasattr(self.config, "workerinput"):
-            outputs.finish(self, session)
+            from pytest_flopbudget.plugin.outputs import finish
+
+            finish(self, session)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        outputs.terminal_summary(self, terminalreporter)
+        from pytest_flopbudget.plugin.outputs import terminal_summary
+
+        terminal_summary(self, terminalreporter)
 
 
 def _warn_unmeasured(nodeid: str, row: Any, unseen: int) -> None:

@@ -5,13 +5,13 @@ No torch, no pytest.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pytest_flopbudget.budgets.verdict import TestRow
+if TYPE_CHECKING:
+    from pytest_flopbudget.budgets.verdict import TestRow
 
 __all__ = ["FORMATS", "Format", "ReportTargetError", "Run", "parse_targets", "targets_help"]
 
@@ -39,6 +39,8 @@ class Run:
 
 
 def _json(run: Run) -> str:
+    import json
+
     from pytest_flopbudget.reporting.json_report import json_report
 
     report = json_report(
