@@ -348,9 +348,10 @@ def for_pytest(ihook: Any) -> Extensions:
 
 
 def _describe(value: Any, depth: int = 0) -> str:
-    """A stable text of a formula: its module and qualified name, and for a function a hash of
-    its bytecode, constants, names and closure values (a factory's closures differ only there);
-    nested functions and `functools.partial` are followed a few levels down."""
+    """A stable text of a formula: its module (for a built-in one, the formulas package, whichever
+    family module defines it) and qualified name, and for a function a hash of its bytecode,
+    constants, names and closure values (a factory's closures differ only there); nested
+    functions and `functools.partial` are followed a few levels down."""
     if depth > 4:
         return type(value).__qualname__
     if isinstance(value, functools.partial):
@@ -362,7 +363,7 @@ def _describe(value: Any, depth: int = 0) -> str:
         return type(value).__name__ + "(" + ",".join(_describe(v, depth + 1) for v in value) + ")"
     code = getattr(value, "__code__", None)
     qualname = getattr(value, "__qualname__", type(value).__qualname__)
-    name = f"{getattr(value, '__module__', '?')}.{qualname}"
+    name = f"{_canonical_module(getattr(value, '__module__', '?'))}.{qualname}"
     if code is None:
         return name
     cells = [
@@ -371,6 +372,18 @@ def _describe(value: Any, depth: int = 0) -> str:
         if _filled(cell)
     ]
     return f"{name}[{_code_digest(code)};{','.join(cells)}]"
+
+
+_FORMULAS_PACKAGE = "pytest_flopbudget.engine.formulas"
+
+
+def _canonical_module(module: Any) -> str:
+    """A module's name as a fingerprint reads it: the built-in formulas' modules all read as
+    their package, so moving a formula from one family module to another changes nothing."""
+    module = str(module)
+    if module == _FORMULAS_PACKAGE or module.startswith(_FORMULAS_PACKAGE + "."):
+        return _FORMULAS_PACKAGE
+    return module
 
 
 def _filled(cell: Any) -> bool:
