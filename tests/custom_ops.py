@@ -1,0 +1,21 @@
+"""Ops with no cost formula, registered once in this process (tests/conftest.py imports this).
+
+Custom ops are uncounted whatever formulas the built-in table gains. The pytester runs are
+in-process and call torch.ops.fbtest.nocost. (A torch.library.custom_op would import
+torch._dynamo on its first call, inside an inner run that then drops it, and torch cannot
+import it twice.)"""
+
+from __future__ import annotations
+
+# torch and the counter are imported here, once: pytester's in-process runs drop the modules a
+# run imported, and torch cannot be imported twice in a process.
+import torch
+
+import pytest_flopbudget.engine.counter  # noqa: F401
+
+FBTEST = torch.library.Library("fbtest", "DEF")
+FBTEST.define("nocost(Tensor x) -> Tensor")
+FBTEST.impl("nocost", lambda x: x * 2, "CompositeExplicitAutograd")
+FBTEST.define("nocost_too(Tensor x) -> Tensor")
+FBTEST.impl("nocost_too", lambda x: x + 1, "CompositeExplicitAutograd")
+NOCOST = "fbtest.nocost"

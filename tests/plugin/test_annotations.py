@@ -1,0 +1,148 @@
+"""GitHub Actions annotations and JUnit XML properties."""
+
+from __future__ import annotations
+
+# torch and the counter (which the plugin imports lazily) are imported here, once: pytester's
+# in-process runs drop the modules a run imported, and torch cannot be imported twice in a process.
+import torch  # noqa: F401
+
+import pytest_flopbudget.engine.counter  # noqa: F401
+from tests.projects import definition_line, junit_properties
+from tests.support import (
+    TREE_MODELS,
+    linear_flops,
+    linear_macs,
+    linear_params,
+    pct,
+    write_tests,
+)
+
+# Linear(10, 10) on a (4, 10) input: 400 MACs, 840 FLOPs, 110 params, 440 bytes of float32.
+MACS = linear_macs(4, 10, 10)
+
+
+FLOPS = linear_flops(4, 10, 10)
+
+
+PARAMS = linear_params(10, 10)
+
+
+assert (MACS, FLOPS, PARAMS) == (400, 840, 110)
+
+
+# --- 2. report files: JSON and Markdown ---------------------------------------------------------
+
+OVER_AND_TWO = """
+@pytest.mark.flop_budget(max_flops=500)
+def test_over():
+    nn.Linear(10, 10)(x())
+
+@pytest.mark.flop_budget(max_gflops=1)
+def test_two():
+    Two()(x())
+
+def test_unbudgeted():
+    nn.Linear(10, 10)(x())
+"""
+
+
+# --- 3. GitHub Actions annotations ----------------------------------------------------------------
+
+
+def parse_workflow_command(line: str) -> tuple[str, dict[str, str], str]:
+    """(command, properties, message) as the GitHub Actions runner reads `::cmd k=v,...::msg`:
+    the first `::` after the start ends the properties, which split on `,` then `=`."""
+    assert line.startswith("::")
+    end = line.index("::", 2)
+    command, _, properties = line[2:end].partition(" ")
+
+    def unescape(text: str, codes: str) -> str:
+        for code in codes.split():
+            text = text.replace(code, bytes.fromhex(code[1:]).decode())
+        return text.replace("%25", "%")
+
+    parsed = {}
+    for pair in properties.split(","):
+        key, _, value = pair.partition("=")
+        parsed[key] = unescape(value, "%0D %0A %3A %2C")
+    return command, parsed, unescape(line[end + 2 :], "%0D %0A")
+
+
+ANNOTATED = """
+@pytest.mark.flop_budget(max_flops=500, max_params=100)
+def test_over():
+    nn.Linear(10, 10)(x())
+
+@pytest.mark.parametrize("n", [1], ids=["a,b"])
+@pytest.mark.flop_budget(max_flops=500)
+def test_param(n):
+    nn.Linear(10, 10)(x())
+
+@pytest.mark.flop_budget(max_gflops=1)
+def test_fine():
+    nn.Linear(10, 10)(x())
+"""
+
+
+def test_github_actions_gets_an_error_annotation_per_over_budget_test(pytester, monkeypatch):
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    source = write_tests(pytester, TREE_MODELS, ANNOTATED)
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1, failed=2)
+    annotations = [line for line in result.outlines if line.startswith("::")]
+    assert len(annotations) == 2  # none for the test within its budget
+
+    flops = f"FLOP budget exceeded: {FLOPS} FLOPs > 500 FLOPs ({pct(FLOPS, 500)})"
+    params = f"params {PARAMS} > 100 ({pct(PARAMS, 100)})"
+    over = f"test_x.py:{definition_line(source, 'test_over')}".split(":")
+    param = f"test_x.py:{definition_line(source, 'test_param')}".split(":")
+    # the raw text: newlines as %0A, % as %25
+    assert annotations[0].startswith(f"::error file={over[0]},line={over[1]},title=")
+    assert annotations[0].endswith(
+        "::" + f"{flops}\n{params}".replace("%", "%25").replace("\n", "%0A")
+    )
+    # and what GitHub reads from it
+    assert [parse_workflow_command(line) for line in annotations] == [
+        (
+            "error",
+            {"file": over[0], "line": over[1], "title": "FLOP budget (test_x.py::test_over)"},
+            f"{flops}\n{params}",
+        ),
+        (
+            "error",
+            {
+                "file": param[0],
+                "line": param[1],
+                "title": "FLOP budget (test_x.py::test_param[a,b])",
+            },
+            flops,
+        ),
+    ]
+
+
+def test_no_github_annotation_outside_github_actions(pytester):
+    write_tests(pytester, TREE_MODELS, ANNOTATED)
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1, failed=2)
+    assert not any(line.startswith("::") for line in result.outlines)
+
+
+def test_junitxml_carries_every_budgeted_tests_totals_as_properties(pytester):
+    write_tests(pytester, TREE_MODELS, OVER_AND_TWO)
+    pytester.runpytest("--junitxml=junit.xml").assert_outcomes(passed=2, failed=1)
+
+    def props(flops, macs, params):
+        return {
+            "flopbudget_flops": str(flops),
+            "flopbudget_macs": str(macs),
+            "flopbudget_params": str(params),
+            "flopbudget_nonzero_params": str(params),
+            "flopbudget_sparse_flops": str(flops),
+            "flopbudget_param_bytes": str(4 * params),
+        }
+
+    assert junit_properties(pytester.path / "junit.xml") == {
+        "test_over": props(FLOPS, MACS, PARAMS),  # failed over budget: still reported
+        "test_two": props(2 * FLOPS, 2 * MACS, 2 * PARAMS),
+        "test_unbudgeted": {},
+    }

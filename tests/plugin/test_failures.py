@@ -1,0 +1,151 @@
+"""The failure of an over-budget test, a test's own failure, no torch work, and
+--flop-budget-disable."""
+
+from __future__ import annotations
+
+# torch and the counter (which the plugin imports lazily) are imported here, once: pytester's
+# in-process runs drop the modules a run imported, and torch cannot be imported twice in a process.
+import torch  # noqa: F401
+
+import pytest_flopbudget.engine.counter  # noqa: F401
+from tests.projects import budget_warnings
+from tests.support import (
+    LINEAR_MODELS,
+    linear_flops,
+    linear_params,
+    pct,
+    row_of,
+    write_tests,
+)
+
+FLOPS = linear_flops(4, 10, 10)
+
+
+PARAMS = linear_params(10, 10)
+
+
+# --- 8. the failure ------------------------------------------------------------------------------
+
+
+def test_over_budget_fails_in_the_call_phase_with_one_line_per_limit(pytester):
+    write_tests(
+        pytester,
+        LINEAR_MODELS,
+        """
+        @pytest.mark.flop_budget(max_flops=500, max_params=50, max_macs=10_000)
+        def test_a():
+            nn.Linear(10, 10)(x())
+        """,
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=1, errors=0)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ test_a _*",
+            f"FLOP budget exceeded: {FLOPS} FLOPs > 500 FLOPs ({pct(FLOPS, 500)})",
+            f"params {PARAMS} > 50 ({pct(PARAMS, 50)})",
+        ]
+    )
+    assert (pct(FLOPS, 500), pct(PARAMS, 50)) == ("+68.0%", "+120.0%")
+    assert "MAC budget exceeded" not in result.stdout.str()  # 400 MACs are within 10K
+    reports = pytester.inline_run().getreports("pytest_runtest_logreport")
+    assert [(r.when, r.outcome) for r in reports if not r.passed] == [("call", "failed")]
+
+
+def test_failure_lists_the_top_modules_and_the_uncounted_ops(pytester):
+    two = 2 * FLOPS
+    write_tests(
+        pytester,
+        LINEAR_MODELS,
+        """
+        @pytest.mark.flop_budget(max_flops=500)
+        def test_two():
+            Two()(x())
+
+        @pytest.mark.flop_budget(max_flops=500)
+        def test_uncounted():
+            WithUncounted()(x())
+        """,
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ test_two _*",
+            f"FLOP budget exceeded: {two} FLOPs > 500 FLOPs ({pct(two, 500)})",
+            "top modules by FLOPs (all convention):",
+            f"  *.a (Linear) * {FLOPS} FLOPs * 50.0%",
+            f"  *.b (Linear) * {FLOPS} FLOPs * 50.0%",
+            "*_ test_uncounted _*",
+            f"FLOP budget exceeded: {FLOPS} FLOPs > 500 FLOPs ({pct(FLOPS, 500)})",
+            "uncounted ops (counted as 0 FLOPs): aten.logcumsumexp ×1",
+        ]
+    )
+
+
+# --- 9. a test's own failure wins ----------------------------------------------------------------
+
+
+def test_own_failure_is_kept_when_also_over_budget(pytester):
+    write_tests(
+        pytester,
+        LINEAR_MODELS,
+        """
+        @pytest.mark.flop_budget(max_flops=1, max_params=1)
+        def test_a():
+            nn.Linear(10, 10)(x())
+            assert 1 + 1 == 3, "the test's own reason"
+        """,
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*AssertionError: the test's own reason*"])
+    output = result.stdout.str()
+    assert "FLOP budget exceeded" not in output
+    assert "params 110 > 1" not in output
+
+
+# --- 10. a budgeted test that ran no torch work --------------------------------------------------
+
+
+def test_budgeted_test_without_torch_work_is_reported_and_warned(pytester):
+    write_tests(
+        pytester,
+        LINEAR_MODELS,
+        """
+        @pytest.mark.flop_budget(max_flops=500)
+        def test_nothing():
+            torch.randn(100, 100) @ torch.randn(100, 100)  # torch, but through no module
+        """,
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1)
+    assert budget_warnings(result) == [
+        "FlopBudgetWarning: test_x.py::test_nothing is budgeted but ran no torch work through a "
+        "module: nothing was measured (call the model, or use the flop_budget fixture)"
+    ]
+    row = row_of(result, "test_x.py::test_nothing")
+    assert row["status"] == "no-torch-work"
+    assert row["FLOPs"] == "-"  # not 0 FLOPs
+    assert row["Δbudget"] == "-"
+
+
+def test_disable_measures_and_reports_but_fails_nothing(pytester):
+    write_tests(
+        pytester,
+        LINEAR_MODELS,
+        """
+        @pytest.mark.flop_budget(max_flops=500)
+        def test_a():
+            nn.Linear(10, 10)(x())
+        """,
+    )
+    result = pytester.runpytest("--flop-budget-disable")
+    result.assert_outcomes(passed=1)
+    assert "FLOP budget exceeded" not in result.stdout.str()
+    row = row_of(result, "test_x.py::test_a")
+    assert (row["status"], row["FLOPs"], row["Δbudget"]) == (
+        "over:flops",
+        str(FLOPS),
+        pct(FLOPS, 500),
+    )

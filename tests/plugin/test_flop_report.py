@@ -1,0 +1,227 @@
+"""--flop-report: the module tree, the op table and the uncounted ops of each test."""
+
+from __future__ import annotations
+
+import re
+
+# torch and the counter are imported here, once: pytester's in-process runs drop the modules a
+# run imported, and torch cannot be imported twice in a process.
+import pytest
+
+import pytest_flopbudget.engine.counter  # noqa: F401
+from pytest_flopbudget.text import human
+
+# torch and the counter (which the plugin imports lazily) are imported here, once: pytester's
+# in-process runs drop the modules a run imported, and torch cannot be imported twice in a process.
+from tests.support import (
+    TREE_MODELS,
+    UNCOUNTED_MODELS,
+    linear_flops,
+    linear_macs,
+    linear_params,
+    summary,
+    write_tests,
+)
+
+# ---- the pytester suites ----------------------------------------------------------------------
+
+# Linear(10, 10) on a (4, 10) input.
+FLOPS = linear_flops(4, 10, 10)
+
+
+def test_flop_report_names_blocks_of_a_module_list_by_their_container(pytester):
+    write_tests(
+        pytester,
+        UNCOUNTED_MODELS,
+        """
+        class Stack(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.blocks = nn.ModuleList([nn.Sequential(nn.Linear(10, 10)) for _ in range(2)])
+
+            def forward(self, x):
+                for block in self.blocks:
+                    x = block(x)
+                return x
+
+        @pytest.mark.flop_budget(max_gflops=1)
+        def test_stack():
+            Stack()(x())
+        """,
+    )
+    result = pytester.runpytest("--flop-report", "--flop-report-depth=3")
+    result.assert_outcomes(passed=1)
+    labels = [re.split(r"\s{2,}", line.strip())[0] for line in result.outlines]
+    blocks = labels.index("blocks (ModuleList)")
+    assert labels[blocks + 1 : blocks + 3] == ["blocks.0 (Sequential)", "blocks.0.0 (Linear)"]
+    assert "blocks.1 (Sequential)" in labels
+    assert "0 (Sequential)" not in labels
+    blocks_row = next(line for line in result.outlines if "blocks (ModuleList)" in line)
+    # calls, params, MACs, FLOPs, share: the two blocks' sum, all of the test's work
+    assert blocks_row.split()[2:] == [
+        *("0", human(2 * linear_params(10, 10)), human(2 * linear_macs(4, 10, 10))),
+        *(human(2 * FLOPS), "100.0%"),
+    ]
+
+
+# --- closed forms ------------------------------------------------------------------------------
+
+
+def share(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.1f}%"
+
+
+# Linear(10, 10) on a (4, 10) input: 400 MACs, 840 FLOPs, 110 params, 440 bytes of float32.
+MACS = linear_macs(4, 10, 10)
+
+
+PARAMS = linear_params(10, 10)
+
+
+assert (MACS, FLOPS, PARAMS) == (400, 840, 110)
+
+
+# --- 1. --flop-report: the detailed terminal report ---------------------------------------------
+
+
+def detail_section(result: pytest.RunResult, nodeid: str) -> list[str]:
+    """The lines of one test's `flop report` section, from its title line on."""
+    lines = result.outlines
+    separator = re.compile(r"[-=]+ .+ [-=]+")
+    for i, line in enumerate(lines):
+        if re.fullmatch(r"-+ flop report -+", line) and lines[i + 1].startswith(f"{nodeid}: "):
+            end = next(
+                (j for j in range(i + 1, len(lines)) if separator.fullmatch(lines[j])),
+                len(lines),
+            )
+            return lines[i + 1 : end]
+    raise AssertionError(f"no flop report for {nodeid}")
+
+
+def detail_tables(section: list[str]) -> dict[str, list[tuple[str, ...]]]:
+    """{"module": rows, "op": rows}: each row its cells, the first keeping its indentation."""
+    tables: dict[str, list[tuple[str, ...]]] = {}
+    current = None
+    for line in section[1:]:
+        if not line.strip() or line.startswith("uncounted ops"):
+            current = None
+        elif set(line) == {"-"}:
+            continue
+        elif current is None:
+            current = tables.setdefault(line.split()[0], [])
+        else:
+            indent = " " * (len(line) - len(line.lstrip(" ")))
+            first, *rest = re.split(r"\s{2,}", line.strip())
+            current.append((indent + first, *rest))
+    return tables
+
+
+TREE_TEST = """
+@pytest.mark.flop_budget(max_gflops=1)
+def test_tree():
+    Tree()(x())
+"""
+
+
+# Tree: enc = a, b (Linear(10, 10) each), head = Linear(10, 30).
+HEAD_MACS, HEAD_FLOPS, HEAD_PARAMS = linear_macs(4, 10, 30), linear_flops(4, 10, 30), 330
+
+
+TREE_MACS, TREE_FLOPS = 2 * MACS + HEAD_MACS, 2 * FLOPS + HEAD_FLOPS
+
+
+TREE_PARAMS = 2 * PARAMS + HEAD_PARAMS
+
+
+assert (TREE_MACS, TREE_FLOPS, TREE_PARAMS) == (2000, 4200, 550)
+
+
+def test_flop_report_prints_module_tree_op_table_and_uncounted_ops_after_the_summary(pytester):
+    write_tests(pytester, TREE_MODELS, TREE_TEST)
+    result = pytester.runpytest("--flop-report")
+    result.assert_outcomes(passed=1)
+    separators = [i for i, line in enumerate(result.outlines) if re.fullmatch(r"[-=]+ .+", line)]
+    titles = [result.outlines[i].strip("-= ") for i in separators]
+    assert titles.index("flop report") == titles.index("flop budget") + 1
+
+    section = detail_section(result, "test_x.py::test_tree")
+    assert section[0] == (
+        f"test_x.py::test_tree: {human(TREE_FLOPS, 'FLOPs')} (all), "
+        f"{human(TREE_MACS, 'MACs')}, params {human(TREE_PARAMS)} "
+        f"({human(4 * TREE_PARAMS, 'B')})"  # float32: 4 bytes a parameter, no buffers
+    )
+    tables = detail_tables(section)
+
+    def module(label, params, macs, flops):
+        return (label, "1", human(params), human(macs), human(flops), share(flops, TREE_FLOPS))
+
+    # the biggest first at each level: head (2.52K) before enc (1.68K); a and b tie: by name
+    assert tables["module"] == [
+        module("Tree", TREE_PARAMS, TREE_MACS, TREE_FLOPS),
+        module("  head (Linear)", HEAD_PARAMS, HEAD_MACS, HEAD_FLOPS),
+        module("  enc (Sequential)", 2 * PARAMS, 2 * MACS, 2 * FLOPS),
+        module("    a (Linear)", PARAMS, MACS, FLOPS),
+        module("    b (Linear)", PARAMS, MACS, FLOPS),
+    ]
+    assert tables["op"] == [
+        ("aten.addmm", "3", human(TREE_MACS), human(TREE_FLOPS), "100.0%"),
+    ]
+    assert section[-1] == "uncounted ops (counted as 0 FLOPs): aten.logcumsumexp ×1"
+
+
+def test_flop_report_is_not_printed_without_the_option(pytester):
+    write_tests(pytester, TREE_MODELS, TREE_TEST)
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1)
+    assert not any(re.fullmatch(r"-+ flop report -+", line) for line in result.outlines)
+    assert summary(result)  # the summary still is
+
+
+def test_flop_report_folds_children_past_the_eighth_into_an_other_row(pytester):
+    write_tests(
+        pytester,
+        TREE_MODELS,
+        """
+        @pytest.mark.flop_budget(max_gflops=1)
+        def test_fan():
+            Fan()(x())
+        """,
+    )
+    result = pytester.runpytest("--flop-report")
+    result.assert_outcomes(passed=1)
+    child = {
+        k: (linear_params(10, k), linear_macs(4, 10, k), linear_flops(4, 10, k))
+        for k in range(1, 11)
+    }
+    total = sum(flops for _, _, flops in child.values())
+    assert total == 4620
+
+    def cells(params, macs, flops):
+        return (human(params), human(macs), human(flops), share(flops, total))
+
+    folded = [child[2], child[1]]  # the two smallest
+    assert detail_tables(detail_section(result, "test_x.py::test_fan"))["module"] == [
+        ("Fan", "1", *cells(*(sum(c[i] for c in child.values()) for i in range(3)))),
+        *[(f"  l{k} (Linear)", "1", *cells(*child[k])) for k in range(10, 2, -1)],
+        ("  other (2 modules)", "2", *cells(*(sum(c[i] for c in folded) for i in range(3)))),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("depth", "shown"),
+    [
+        ("0", ["Tree"]),
+        ("1", ["Tree", "  head (Linear)", "  enc (Sequential)"]),
+        (
+            "2",
+            ["Tree", "  head (Linear)", "  enc (Sequential)", "    a (Linear)", "    b (Linear)"],
+        ),
+    ],
+)
+def test_flop_report_depth_limits_the_module_tree(pytester, depth, shown):
+    write_tests(pytester, TREE_MODELS, TREE_TEST)
+    result = pytester.runpytest("--flop-report", f"--flop-report-depth={depth}")
+    result.assert_outcomes(passed=1)
+    tables = detail_tables(detail_section(result, "test_x.py::test_tree"))
+    assert [row[0] for row in tables["module"]] == shown
+    assert [row[0] for row in tables["op"]] == ["aten.addmm"]  # the op table is never cut

@@ -1,0 +1,232 @@
+"""The JSON report: its schema, exact totals, module trees, and strict JSON."""
+
+from __future__ import annotations
+
+import json
+import platform
+import re
+from datetime import datetime, timedelta
+from importlib.metadata import version
+
+# torch and the counter (which the plugin imports lazily) are imported here, once: pytester's
+# in-process runs drop the modules a run imported, and torch cannot be imported twice in a process.
+import pytest
+import torch  # noqa: F401
+
+import pytest_flopbudget.engine.counter  # noqa: F401
+from tests.projects import (
+    definition_line,
+    load_json,
+    make_baseline,
+    make_project,
+    net_flops,
+    net_params,
+)
+from tests.support import (
+    TREE_MODELS,
+    linear_flops,
+    linear_macs,
+    linear_params,
+    pct,
+    row_of,
+    write_tests,
+)
+
+# Linear(10, 10) on a (4, 10) input: 400 MACs, 840 FLOPs, 110 params, 440 bytes of float32.
+MACS = linear_macs(4, 10, 10)
+
+
+FLOPS = linear_flops(4, 10, 10)
+
+
+PARAMS = linear_params(10, 10)
+
+
+assert (MACS, FLOPS, PARAMS) == (400, 840, 110)
+
+
+# --- 2. report files: JSON and Markdown ---------------------------------------------------------
+
+OVER_AND_TWO = """
+@pytest.mark.flop_budget(max_flops=500)
+def test_over():
+    nn.Linear(10, 10)(x())
+
+@pytest.mark.flop_budget(max_gflops=1)
+def test_two():
+    Two()(x())
+
+def test_unbudgeted():
+    nn.Linear(10, 10)(x())
+"""
+
+
+def test_json_report_follows_the_documented_schema_with_exact_totals(pytester):
+    source = write_tests(pytester, TREE_MODELS, OVER_AND_TWO)
+    result = pytester.runpytest("--flop-report=json:out/report.json")
+    result.assert_outcomes(passed=2, failed=1)
+    report_path = pytester.path / "out" / "report.json"
+    assert f"flop budget: wrote the json report to {report_path}" in result.outlines
+    report = load_json(pytester, "out/report.json")
+
+    assert list(report) == [
+        *("schema", "schema_version", "created", "commit", "plugin_version", "torch_version"),
+        *("python_version", "count", "compared_with", "tests", "gone"),
+    ]
+    assert (report["schema"], report["schema_version"]) == ("pytest-flopbudget/report", 2)
+    assert report["plugin_version"] == version("pytest-flopbudget")
+    assert report["torch_version"] == version("torch")
+    assert report["python_version"] == platform.python_version()
+    assert datetime.fromisoformat(report["created"]).utcoffset() == timedelta(0)
+    assert (report["count"], report["compared_with"], report["gone"]) == ("all", "last run", [])
+
+    over, two = report["tests"]  # sorted by node id; the unbudgeted test is not there
+    entry_keys = [
+        *("nodeid", "location", "outcome", "status", "totals", "budget", "violations"),
+        *("previous", "delta", "top_modules", "modules", "modules_left_out", "ops"),
+        *("uncounted", "fingerprint", "module_budgets"),
+    ]
+    assert list(over) == list(two) == entry_keys
+    fingerprint = over.pop("fingerprint")
+    assert re.fullmatch("[0-9a-f]{12}", fingerprint) and two.pop("fingerprint") == fingerprint
+    assert over == {
+        "nodeid": "test_x.py::test_over",
+        "location": f"test_x.py:{definition_line(source, 'test_over')}",
+        "outcome": "failed",
+        "status": "over:flops",
+        "totals": {
+            "flops": FLOPS,
+            "macs": MACS,
+            "params": PARAMS,
+            "nonzero_params": PARAMS,
+            "sparse_flops": FLOPS,
+            "param_bytes": 4 * PARAMS,  # float32
+        },
+        "budget": {"flops": 500},
+        "violations": [f"FLOP budget exceeded: {FLOPS} FLOPs > 500 FLOPs ({pct(FLOPS, 500)})"],
+        "previous": None,
+        "delta": {"budget": pytest.approx(FLOPS / 500 - 1), "flops": None, "params": None},
+        "top_modules": [],  # one module holding all the work says nothing
+        "modules": [
+            {
+                "name": "Linear",
+                "type": "Linear",
+                "calls": 1,
+                "macs": MACS,
+                "flops": FLOPS,
+                "params": PARAMS,
+            },
+        ],
+        "modules_left_out": 0,
+        "ops": {"aten.addmm": {"calls": 1, "macs": MACS, "flops": FLOPS}},
+        "uncounted": {},
+        "module_budgets": {},
+    }
+    assert two == {
+        "nodeid": "test_x.py::test_two",
+        "location": f"test_x.py:{definition_line(source, 'test_two')}",
+        "outcome": "passed",
+        "status": "new",
+        "totals": {
+            "flops": 2 * FLOPS,
+            "macs": 2 * MACS,
+            "params": 2 * PARAMS,
+            "nonzero_params": 2 * PARAMS,
+            "sparse_flops": 2 * FLOPS,
+            "param_bytes": 8 * PARAMS,
+        },
+        "budget": {"flops": 10**9},
+        "violations": [],
+        "previous": None,
+        "delta": {"budget": pytest.approx(2 * FLOPS / 10**9 - 1), "flops": None, "params": None},
+        "top_modules": [
+            {"name": "Two.a", "type": "Linear", "flops": FLOPS},
+            {"name": "Two.b", "type": "Linear", "flops": FLOPS},
+        ],
+        "modules": [  # the costliest first, ties by name
+            {
+                "name": "Two",
+                "type": "Two",
+                "calls": 1,
+                "macs": 2 * MACS,
+                "flops": 2 * FLOPS,
+                "params": 2 * PARAMS,
+            },
+            {
+                "name": "Two.a",
+                "type": "Linear",
+                "calls": 1,
+                "macs": MACS,
+                "flops": FLOPS,
+                "params": PARAMS,
+            },
+            {
+                "name": "Two.b",
+                "type": "Linear",
+                "calls": 1,
+                "macs": MACS,
+                "flops": FLOPS,
+                "params": PARAMS,
+            },
+        ],
+        "modules_left_out": 0,
+        "ops": {"aten.addmm": {"calls": 2, "macs": 2 * MACS, "flops": 2 * FLOPS}},
+        "uncounted": {"aten.logcumsumexp": 1},
+        "module_budgets": {},
+    }
+
+
+# --- malformed baselines -------------------------------------------------------------------------
+
+NODE = "test_x.py::test_linear"
+
+
+def test_the_json_report_is_strict_json_and_reads_back_as_a_baseline(pytester):
+    make_project(pytester, "")
+    pytester.runpytest("--flop-report=json:base.json").assert_outcomes(passed=2)
+    text = (pytester.path / "base.json").read_text(encoding="utf-8")
+
+    def refuse(name):
+        raise AssertionError(f"{name} in the report")
+
+    json.loads(text, parse_constant=refuse)
+    result = pytester.runpytest("--flop-baseline=base.json", "--flop-fail-on-increase=0%")
+    result.assert_outcomes(passed=2)
+    assert row_of(result, NODE)["Δbaseline"] == "+0.0%"
+
+
+B, D = 4, 10
+
+
+BLOCK = linear_flops(B, D, D) + B * D  # the Linear, then ReLU: 1 per element
+
+
+BLOCK_PARAMS = linear_params(D, D)
+
+
+# --- 1. why it grew -------------------------------------------------------------------------------
+
+
+def test_json_report_v2_keeps_each_tests_module_tree_and_op_totals(pytester, monkeypatch):
+    report = make_baseline(pytester, monkeypatch)
+    assert report["schema_version"] == 2
+    assert report["commit"] == "0123456789abcdef0123456789abcdef01234567"
+    grows = next(t for t in report["tests"] if t["nodeid"] == "test_x.py::test_grows")
+    modules = {m["name"]: m for m in grows["modules"]}
+    assert modules["Net"]["flops"] == net_flops(3) and modules["Net"]["params"] == net_params(3)
+    assert modules["Net.blocks"] == {
+        "name": "Net.blocks",
+        "type": "Sequential",
+        "calls": 1,
+        "macs": 3 * B * D * D,
+        "flops": 3 * BLOCK,
+        "params": 3 * BLOCK_PARAMS,
+    }
+    assert modules["Net.blocks.2.fc"]["flops"] == linear_flops(B, D, D)
+    assert len(grows["modules"]) == 1 + 1 + 1 + 3 * 2 and grows["modules_left_out"] == 0
+    flops = [m["flops"] for m in grows["modules"]]
+    assert flops == sorted(flops, reverse=True)  # the costliest first
+    assert grows["ops"] == {
+        "aten.addmm": {"calls": 4, "macs": 4 * B * D * D, "flops": 4 * linear_flops(B, D, D)},
+        "aten.relu": {"calls": 3, "macs": 0, "flops": 3 * B * D},
+    }
