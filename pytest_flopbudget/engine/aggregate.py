@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 import torch
 
+from pytest_flopbudget.engine.conventions import flops as convention_flops
 from pytest_flopbudget.engine.params import count_params, own_sizes
 from pytest_flopbudget.engine.profile import ModuleStats, OpStats, Profile
 from pytest_flopbudget.engine.sparsity import SparseWeights
@@ -36,7 +37,7 @@ def build_profile(
     `ops` [calls, MACs, other FLOPs] per op name."""
 
     def flops(macs: int, other: int) -> int:
-        return 2 * macs + other if count == "all" else 2 * macs
+        return convention_flops(macs, other, count)
 
     per_module: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     phase_totals = [[0, 0], [0, 0]]

@@ -20,10 +20,11 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from pytest_flopbudget.engine.aggregate import BACKWARD, FORWARD, ScopeKey, build_profile
 from pytest_flopbudget.engine.classify import COMPOSITE, DECOMPOSE, UNKNOWN, ZERO, handler
+from pytest_flopbudget.engine.conventions import COUNT_CONVENTIONS
 from pytest_flopbudget.engine.cost import Cost
 from pytest_flopbudget.engine.formulas import INTEGER_MATMULS
 from pytest_flopbudget.engine.params import has_values
-from pytest_flopbudget.engine.profile import COUNT_CONVENTIONS, OTHER_THREAD, Profile
+from pytest_flopbudget.engine.profile import OTHER_THREAD, Profile
 from pytest_flopbudget.engine.registry import Registry, current
 from pytest_flopbudget.engine.sparsity import SparseWeights
 from pytest_flopbudget.engine.tracking import ModuleTracker

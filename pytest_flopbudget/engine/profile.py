@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from pytest_flopbudget.engine.conventions import COUNT_CONVENTIONS  # noqa: F401 (moving)
 from pytest_flopbudget.text import columns, human, share
 
 __all__ = [

@@ -128,7 +128,7 @@ class Registry:
 
     def __init__(self, entries: dict[str, Entry] | None = None) -> None:
         self.entries: dict[str, Entry] = dict(entries or {})
-        self.handlers: dict[Any, Any] = {}  # the counter's per-op cache (see counter.classify)
+        self.handlers: dict[Any, Any] = {}  # the counter's per-op cache (see classify.handler)
         self.digest: str | None = None  # its fingerprint, once computed
 
     def stacked(self, formulas: Any, source: str) -> Registry:
