@@ -23,6 +23,13 @@ def linear_params(fan_in: int, fan_out: int, bias: bool = True) -> int:
     return fan_in * fan_out + (fan_out if bias else 0)
 
 
+# The inner projects' nn.Linear(10, 10) on a (4, 10) input: 400 MACs, 840 FLOPs, 110 params.
+MACS = linear_macs(4, 10, 10)
+FLOPS = linear_flops(4, 10, 10)
+PARAMS = linear_params(10, 10)
+assert (MACS, FLOPS, PARAMS) == (400, 840, 110)
+
+
 def pct(now: int, reference: int) -> str:
     """A change (against a limit or an earlier run) as the plugin writes it: a signed
     percentage with one decimal."""

@@ -9,26 +9,13 @@ import torch  # noqa: F401
 import pytest_flopbudget.engine.counter  # noqa: F401
 from tests.projects import definition_line, junit_properties
 from tests.support import (
+    FLOPS,
+    MACS,
+    PARAMS,
     TREE_MODELS,
-    linear_flops,
-    linear_macs,
-    linear_params,
     pct,
     write_tests,
 )
-
-# Linear(10, 10) on a (4, 10) input: 400 MACs, 840 FLOPs, 110 params, 440 bytes of float32.
-MACS = linear_macs(4, 10, 10)
-
-
-FLOPS = linear_flops(4, 10, 10)
-
-
-PARAMS = linear_params(10, 10)
-
-
-assert (MACS, FLOPS, PARAMS) == (400, 840, 110)
-
 
 # --- 2. report files: JSON and Markdown ---------------------------------------------------------
 

@@ -10,6 +10,8 @@ import torch  # noqa: F401
 import pytest_flopbudget.engine.counter  # noqa: F401
 from pytest_flopbudget.text import human
 from tests.support import (
+    FLOPS,
+    PARAMS,
     TREE_MODELS,
     linear_flops,
     linear_params,
@@ -18,12 +20,6 @@ from tests.support import (
     write_pyproject,
     write_tests,
 )
-
-FLOPS = linear_flops(4, 10, 10)
-
-
-PARAMS = linear_params(10, 10)
-
 
 # Linear(10, 20): twice the work and the parameters.
 FLOPS_20, PARAMS_20 = linear_flops(4, 10, 20), linear_params(10, 20)

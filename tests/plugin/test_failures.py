@@ -10,19 +10,13 @@ import torch  # noqa: F401
 import pytest_flopbudget.engine.counter  # noqa: F401
 from tests.projects import budget_warnings
 from tests.support import (
+    FLOPS,
     LINEAR_MODELS,
-    linear_flops,
-    linear_params,
+    PARAMS,
     pct,
     row_of,
     write_tests,
 )
-
-FLOPS = linear_flops(4, 10, 10)
-
-
-PARAMS = linear_params(10, 10)
-
 
 # --- 8. the failure ------------------------------------------------------------------------------
 

@@ -11,20 +11,14 @@ import torch  # noqa: F401
 
 import pytest_flopbudget.engine.counter  # noqa: F401
 from tests.support import (
+    FLOPS,
     LINEAR_MODELS,
-    linear_flops,
-    linear_params,
+    PARAMS,
     pct,
     summary,
     write_pyproject,
     write_tests,
 )
-
-FLOPS = linear_flops(4, 10, 10)
-
-
-PARAMS = linear_params(10, 10)
-
 
 # --- 3. budgets from pyproject.toml alone --------------------------------------------------------
 

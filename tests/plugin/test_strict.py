@@ -11,8 +11,8 @@ import pytest
 import pytest_flopbudget.engine.counter  # noqa: F401
 from tests.custom_ops import NOCOST
 from tests.support import (
+    FLOPS,
     UNCOUNTED_MODELS,
-    linear_flops,
     row_of,
     usage_error,
     write_pyproject,
@@ -22,7 +22,6 @@ from tests.support import (
 # ---- the pytester suites ----------------------------------------------------------------------
 
 # Linear(10, 10) on a (4, 10) input.
-FLOPS = linear_flops(4, 10, 10)
 
 
 # test_a runs the uncounted op (2 calls), test_b does not.

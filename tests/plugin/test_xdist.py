@@ -19,19 +19,13 @@ from tests.projects import (
     warning_messages,
 )
 from tests.support import (
+    FLOPS,
+    PARAMS,
     TREE_MODELS,
-    linear_flops,
-    linear_params,
     summary,
     write_pyproject,
     write_tests,
 )
-
-FLOPS = linear_flops(4, 10, 10)
-
-
-PARAMS = linear_params(10, 10)
-
 
 # --- 8. pytest-xdist ------------------------------------------------------------------------------
 

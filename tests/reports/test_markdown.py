@@ -12,15 +12,13 @@ from pytest_flopbudget.reporting.markdown import MARKDOWN_ROWS, markdown_report
 from pytest_flopbudget.text import human
 from tests.projects import make_baseline, module_lines, write_growing_tests
 from tests.support import (
+    FLOPS,
     TREE_MODELS,
     linear_flops,
     linear_params,
     pct,
     write_tests,
 )
-
-FLOPS = linear_flops(4, 10, 10)
-
 
 # Linear(10, 20): twice the work and the parameters.
 FLOPS_20, PARAMS_20 = linear_flops(4, 10, 20), linear_params(10, 20)

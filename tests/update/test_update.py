@@ -15,6 +15,8 @@ import pytest_flopbudget.engine.counter  # noqa: F401
 # torch and the counter (which the plugin imports lazily) are imported here, once: pytester's
 # in-process runs drop the modules a run imported, and torch cannot be imported twice in a process.
 from tests.support import (
+    FLOPS,
+    PARAMS,
     linear_flops,
     linear_params,
     row_of,
@@ -70,12 +72,6 @@ def budget_value(measured: int, headroom_percent: int = 0) -> int:
     raised = -(-measured * (100 + headroom_percent) // 100)
     step = 10 ** max(len(str(raised)) - 3, 0)
     return -(-raised // step) * step
-
-
-FLOPS = linear_flops(4, 10, 10)
-
-
-PARAMS = linear_params(10, 10)
 
 
 # --- 7. --flop-budget-update ---------------------------------------------------------------------
