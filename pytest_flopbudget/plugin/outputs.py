@@ -14,13 +14,17 @@ from pytest_flopbudget.plugin.options import full_run, report_path
 
 if TYPE_CHECKING:
     from pytest_flopbudget.budgets.verdict import TestRow
-    from pytest_flopbudget.plugin.session import FlopBudgetSession
     from pytest_flopbudget.reporting.formats import Run
 
 __all__ = ["finish", "module_changes", "terminal_summary"]
 
+# The plugin's FlopBudgetSession (session.py imports this module when a run ends; naming the
+# class here would close an import circle): its settings, options, earlier run, rows, outcomes,
+# collected node ids, messages and errors.
+Session = Any
 
-def rows_of(session: FlopBudgetSession) -> list[TestRow]:
+
+def rows_of(session: Session) -> list[TestRow]:
     if not session.rows:
         return []
     from pytest_flopbudget.budgets.verdict import TestRow
@@ -28,14 +32,14 @@ def rows_of(session: FlopBudgetSession) -> list[TestRow]:
     return [TestRow.from_dict(row) for row in session.rows.values()]
 
 
-def gone(session: FlopBudgetSession) -> list[str]:
+def gone(session: Session) -> list[str]:
     """The baseline's tests this full run did not collect."""
     if session.earlier.against != "baseline" or not full_run(session.config):
         return []
     return sorted(set(session.earlier.previous) - set(session.collected))
 
 
-def module_changes(session: FlopBudgetSession, row: TestRow) -> list[str]:
+def module_changes(session: Session, row: TestRow) -> list[str]:
     """The lines naming the modules whose FLOPs changed most against the earlier run."""
     before = session.earlier.details.get(row.nodeid)
     if before is None:
@@ -52,7 +56,7 @@ def module_changes(session: FlopBudgetSession, row: TestRow) -> list[str]:
     )
 
 
-def finish(session: FlopBudgetSession, pytest_session: pytest.Session) -> None:
+def finish(session: Session, pytest_session: pytest.Session) -> None:
     """Write the report files, update pyproject.toml, remember the run. Each step on its own: a
     report that cannot be written (an error line) leaves the update and the cache to happen; a
     bug in one step propagates after the others ran."""
@@ -72,7 +76,7 @@ def finish(session: FlopBudgetSession, pytest_session: pytest.Session) -> None:
         raise failure
 
 
-def _run(session: FlopBudgetSession, rows: list[TestRow]) -> Run:
+def _run(session: Session, rows: list[TestRow]) -> Run:
     from pytest_flopbudget.reporting.formats import Run
     from pytest_flopbudget.reporting.json_report import commit, run_context
 
@@ -94,7 +98,7 @@ def _run(session: FlopBudgetSession, rows: list[TestRow]) -> Run:
     )
 
 
-def _write_report(session: FlopBudgetSession, kind: str, path: Path, rows: list) -> None:
+def _write_report(session: Session, kind: str, path: Path, rows: list) -> None:
     from pytest_flopbudget.reporting.formats import FORMATS
 
     path = report_path(session.config, path)
@@ -116,7 +120,7 @@ def _write_report(session: FlopBudgetSession, kind: str, path: Path, rows: list)
     session.messages.append(f"flop budget: wrote the {kind} report to {path}")
 
 
-def _update(session: FlopBudgetSession, pytest_session: pytest.Session, rows: list) -> None:
+def _update(session: Session, pytest_session: pytest.Session, rows: list) -> None:
     if pytest_session.exitstatus == pytest.ExitCode.INTERRUPTED:
         session.messages.append(
             f"flop budget update: the run was interrupted; {session.pyproject} not updated"
@@ -140,7 +144,7 @@ def _update(session: FlopBudgetSession, pytest_session: pytest.Session, rows: li
         )
 
 
-def _remember(session: FlopBudgetSession, rows: list[TestRow]) -> None:
+def _remember(session: Session, rows: list[TestRow]) -> None:
     """This run's totals over the last run's in pytest's cache, pruned (see lastrun.py)."""
     cache = getattr(session.config, "cache", None)
     if cache is None:
@@ -167,7 +171,7 @@ def _remember(session: FlopBudgetSession, rows: list[TestRow]) -> None:
         cache.set(LAST_RUN_DETAIL_KEY, {"context": context, "tests": tests})
 
 
-def _summary_notes(session: FlopBudgetSession, rows: list[TestRow]) -> list[str]:
+def _summary_notes(session: Session, rows: list[TestRow]) -> list[str]:
     """Under the summary: the gone tests (capped), a line when the earlier run counted with
     another torch, plugin, convention or formulas, and the tests whose set of ops changed."""
     from pytest_flopbudget.reporting.deltas import counter_note, ops_change, ops_change_text
@@ -198,7 +202,7 @@ def _summary_notes(session: FlopBudgetSession, rows: list[TestRow]) -> list[str]
     return lines
 
 
-def terminal_summary(session: FlopBudgetSession, terminalreporter: Any) -> None:
+def terminal_summary(session: Session, terminalreporter: Any) -> None:
     """The `flop budget` section: GitHub annotations, the summary table and its notes, the
     detailed reports, the messages of the session's end, then its errors."""
     rows = rows_of(session)
@@ -215,7 +219,7 @@ def terminal_summary(session: FlopBudgetSession, terminalreporter: Any) -> None:
         terminalreporter.write_line(error, red=True, bold=True)
 
 
-def _write_summary(session: FlopBudgetSession, tr: Any, rows: list, verbosity: int) -> None:
+def _write_summary(session: Session, tr: Any, rows: list, verbosity: int) -> None:
     from pytest_flopbudget.reporting.terminal import detail_lines, summary_lines
 
     if rows:
