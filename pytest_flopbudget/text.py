@@ -7,8 +7,10 @@ and so this module, in every run).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 __all__ = [
+    "calls_listed",
     "columns",
     "format_delta",
     "human",
@@ -109,3 +111,8 @@ def relative_change(now: object, before: object) -> float | None:
     if not isinstance(now, int) or not isinstance(before, int) or not before:
         return None
     return now / before - 1
+
+
+def calls_listed(calls: Mapping[str, int]) -> str:
+    """``aten.foo (3 calls), aten.bar (1 call)``."""
+    return ", ".join(f"{name} ({n} call{'' if n == 1 else 's'})" for name, n in calls.items())

@@ -29,6 +29,7 @@ from pytest_flopbudget.budgets.quantities import (
     LIMIT_KEYS,
     MODULE_LIMIT_KEYS,
     MODULE_QUANTITIES,
+    by_name,
     combine,
 )
 from pytest_flopbudget.budgets.values import BudgetError, Limit, parse_limits
@@ -117,7 +118,8 @@ class ModuleViolation:
     def message(self) -> str:
         """``module backbone: 3.40 GFLOPs > 3.00 GFLOPs (+13.3%)``."""
         measured, limit = format_pair(self.quantity, self.measured, self.limit.value)
-        label = "params " if self.quantity == "params" else ""
+        # a count without a unit is named: "params 120 > 100"; FLOPs and MACs say it themselves
+        label = "" if by_name[self.quantity].unit else f"{self.quantity} "
         overshoot = format_delta(self.measured / self.limit.value - 1)
         return f"module {self.module}: {label}{measured} > {limit} ({overshoot})"
 

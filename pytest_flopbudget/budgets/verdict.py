@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_flopbudget.budgets.check import Budget, check
 from pytest_flopbudget.budgets.modules import check_modules
 from pytest_flopbudget.budgets.quantities import by_name, combine
-from pytest_flopbudget.text import format_delta, human, relative_change
+from pytest_flopbudget.text import calls_listed, format_delta, human, relative_change
 
 if TYPE_CHECKING:
     from pytest_flopbudget.engine.profile import Profile
@@ -167,8 +167,8 @@ def _growth_message(
 ) -> str:
     """``FLOPs grew +20.0% over the last run: 1.00K FLOPs -> 1.20K FLOPs (allowed +5.0%)``."""
     over = "last run" if against == "last" else against
-    label = "FLOPs" if quantity == "flops" else quantity
     unit = by_name[quantity].unit
+    label = unit or quantity  # "FLOPs grew", "params grew"
     grown = relative_change(now, before)
     return (
         f"{label} grew {format_delta(grown)} over the {over}: "
@@ -178,9 +178,7 @@ def _growth_message(
 
 def strict_message(uncounted: Mapping[str, int]) -> str:
     """``strict: 2 ops have no cost formula: aten.foo (3 calls), aten.bar (1 call)``."""
-    listed = ", ".join(
-        f"{name} ({calls} call{'' if calls == 1 else 's'})" for name, calls in uncounted.items()
-    )
+    listed = calls_listed(uncounted)
     ops = "1 op has" if len(uncounted) == 1 else f"{len(uncounted)} ops have"
     return f"strict: {ops} no cost formula: {listed}"
 
@@ -207,12 +205,14 @@ def verdict(
     values = measured(profiles)
     violations = check(values, budget)
     module_check = check_modules(profiles, budget)
-    grown = _grown(values, previous, fail_on_increase) if fail_on_increase is not None else []
-    before = previous or {}
-    growth = [
-        _growth_message(q, values.get(q), before.get(q), fail_on_increase or 0.0, against)
-        for q in grown
-    ]
+    grown, growth = [], []
+    if fail_on_increase is not None:
+        grown = _grown(values, previous, fail_on_increase)
+        before = previous or {}
+        growth = [
+            _growth_message(q, values.get(q), before.get(q), fail_on_increase, against)
+            for q in grown
+        ]
     modules = sorted(
         (m for p in profiles for m in p.top_modules(TOP_MODULES)), key=lambda m: -m.flops
     )[:TOP_MODULES]

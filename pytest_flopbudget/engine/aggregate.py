@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
+from functools import partial
 
 import torch
 
@@ -36,8 +37,7 @@ def build_profile(
     """The Profile of a count: `by_scope` holds [MACs, other FLOPs, skipped MACs] per scope key,
     `ops` [calls, MACs, other FLOPs] per op name."""
 
-    def flops(macs: int, other: int) -> int:
-        return convention_flops(macs, other, count)
+    flops = partial(convention_flops, count=count)
 
     per_module: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     phase_totals = [[0, 0], [0, 0]]

@@ -28,6 +28,7 @@ from pytest_flopbudget.engine.profile import OTHER_THREAD, Profile
 from pytest_flopbudget.engine.registry import Registry, current
 from pytest_flopbudget.engine.sparsity import SparseWeights
 from pytest_flopbudget.engine.tracking import ModuleTracker
+from pytest_flopbudget.text import calls_listed
 
 __all__ = ["Counter", "Counting", "UncountedOpsError", "counting", "profile"]
 
@@ -241,10 +242,7 @@ def _name_of(model: Any) -> str:
 
 def _raise_if_uncounted(result: Profile) -> None:
     if result.uncounted:
-        listed = ", ".join(
-            f"{name} ({calls} call{'s' if calls != 1 else ''})"
-            for name, calls in result.uncounted.items()
-        )
+        listed = calls_listed(result.uncounted)
         raise UncountedOpsError(
             f"strict=True: {len(result.uncounted)} op(s) of {result.model_name} produced "
             f"floating-point output but have no cost formula, so their FLOPs would be 0: "

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from pytest_flopbudget.plugin.warn import warn
+from pytest_flopbudget.reporting.baseline import valid_totals
 from pytest_flopbudget.reporting.lastrun import LAST_RUN_KEY, SEEN_KEY, read_seen
 
 __all__ = ["LAST_RUN_DETAIL_KEY", "Earlier", "read_earlier"]
@@ -58,8 +59,6 @@ def _read_last_run(config: pytest.Config) -> tuple[dict[str, dict], bool]:
     else:
         if not data:
             return {}, False
-        from pytest_flopbudget.reporting.baseline import valid_totals
-
         data, problems = valid_totals(data)
     if problems and not hasattr(config, "workerinput"):
         more = f"; ... ({len(problems)} in all)" if len(problems) > 3 else ""

@@ -49,11 +49,9 @@ def module_changes(session: Session, row: TestRow) -> list[str]:
     from pytest_flopbudget.reporting.json_report import row_detail
 
     found = change_lines(changes(before, row_detail(row)))
-    return (
-        [f"FLOPs by module against {session.earlier.over()}:", *(f"  {x}" for x in found)]
-        if (found)
-        else []
-    )
+    if not found:
+        return []
+    return [f"FLOPs by module against {session.earlier.over()}:", *(f"  {x}" for x in found)]
 
 
 def finish(session: Session, pytest_session: pytest.Session) -> None:

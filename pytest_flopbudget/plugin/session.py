@@ -7,7 +7,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -18,13 +18,18 @@ from pytest_flopbudget.plugin.fixture import BUDGET_KEY, ROW_KEY, TestBudget
 from pytest_flopbudget.plugin.options import full_run, read_options
 from pytest_flopbudget.plugin.warn import FlopBudgetWarning, warn
 
+if TYPE_CHECKING:
+    from pytest_flopbudget.budgets.verdict import TestRow
+    from pytest_flopbudget.engine.profile import Profile
+    from pytest_flopbudget.engine.registry import Extensions
+
 __all__ = ["MARKER", "REPORT_ATTRIBUTE", "FlopBudgetSession", "extensions_of"]
 
 MARKER = "flop_budget"
 REPORT_ATTRIBUTE = "flopbudget"
 
 
-def extensions_of(item: pytest.Item) -> Any:
+def extensions_of(item: pytest.Item) -> Extensions:
     """The formulas and module-cost hooks a budgeted test counts with; a malformed one is a
     usage error naming its conftest or entry point."""
     from pytest_flopbudget.engine.registry import ExtensionError, for_pytest
@@ -144,7 +149,7 @@ class FlopBudgetSession:
             pytest.fail(failure_text(row, module_changes(self, row)), pytrace=False)
         return result
 
-    def _verdict(self, item: pytest.Item, state: TestBudget, profiles: list) -> Any:
+    def _verdict(self, item: pytest.Item, state: TestBudget, profiles: list[Profile]) -> TestRow:
         from pytest_flopbudget.budgets.verdict import verdict
         from pytest_flopbudget.engine.registry import fingerprint_for
 
@@ -190,7 +195,7 @@ class FlopBudgetSession:
         terminal_summary(self, terminalreporter)
 
 
-def _warn_unmeasured(nodeid: str, row: Any, unseen: int) -> None:
+def _warn_unmeasured(nodeid: str, row: TestRow, unseen: int) -> None:
     """Warn when the counter could not see some of a test's work, or saw none at all."""
     if unseen:
         warnings.warn(

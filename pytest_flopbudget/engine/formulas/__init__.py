@@ -3,7 +3,7 @@
 This package imports no torch. An op's cost is a `Cost`: its multiply-accumulates (`macs`), the
 other floating-point work it does (`other_flops`), and which operands are used as weights and how
 often each of their elements is used (`weight_uses`, for sparse counting). The conventions are the
-README's table; every number here follows it:
+docs' tables (docs/conventions.md, one per family); every number here follows them:
 
 - FLOPs under the "all" convention are ``2 * macs + other_flops``; under "matmul", ``2 * macs``.
 - Elementwise ops cost 1 per output element, except tanh (5) and sigmoid (4).
