@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+# torch and the counter (which the plugin imports lazily) are imported here, once for every
+# suite: pytester's in-process runs drop the modules a run imported, and torch cannot be imported
+# twice in a process.
+import pytest_flopbudget.engine.counter  # noqa: F401
 import tests.custom_ops  # noqa: F401  (registers the fbtest ops the inner runs call, once)
 from tests.support import isolate_inner_runs
 

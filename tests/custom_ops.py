@@ -7,11 +7,7 @@ import it twice.)"""
 
 from __future__ import annotations
 
-# torch and the counter are imported here, once: pytester's in-process runs drop the modules a
-# run imported, and torch cannot be imported twice in a process.
 import torch
-
-import pytest_flopbudget.engine.counter  # noqa: F401
 
 FBTEST = torch.library.Library("fbtest", "DEF")
 FBTEST.define("nocost(Tensor x) -> Tensor")

@@ -9,12 +9,8 @@ import re
 import textwrap
 import xml.etree.ElementTree as ET
 
-# torch and the counter (which the plugin imports lazily) are imported here, once: pytester's
-# in-process runs drop the modules a run imported, and torch cannot be imported twice in a process.
 import pytest
-import torch  # noqa: F401
 
-import pytest_flopbudget.engine.counter  # noqa: F401
 from pytest_flopbudget.text import human
 from tests.support import (
     linear_flops,
@@ -227,3 +223,18 @@ def make_baseline(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) ->
     pytester.runpytest("--flop-report=json:base.json").assert_outcomes(passed=5)
     monkeypatch.delenv("GITHUB_SHA")
     return json.loads((pytester.path / "base.json").read_text(encoding="utf-8"))
+
+
+# A test over its FLOP limit, one within it (a Two of TREE_MODELS) and one unbudgeted.
+OVER_AND_TWO = """
+@pytest.mark.flop_budget(max_flops=500)
+def test_over():
+    nn.Linear(10, 10)(x())
+
+@pytest.mark.flop_budget(max_gflops=1)
+def test_two():
+    Two()(x())
+
+def test_unbudgeted():
+    nn.Linear(10, 10)(x())
+"""

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch  # noqa: F401  (imported once: pytester's in-process runs drop what a run imported)
 
-import pytest_flopbudget.engine.counter  # noqa: F401
 from pytest_flopbudget.budgets.config import Config, TestEntry, find_pyproject, load_config
 from pytest_flopbudget.budgets.quantities import LIMIT_KEYS
 from pytest_flopbudget.budgets.resolve import resolve, validate_marker

@@ -5,12 +5,8 @@ from __future__ import annotations
 import json
 import re
 
-# torch and the counter are imported once here: pytester's in-process runs drop the modules a
-# run imported, and torch cannot be imported twice in a process.
 import pytest
-import torch  # noqa: F401
 
-import pytest_flopbudget.engine.counter  # noqa: F401
 from tests.support import (
     NET_MODELS,
     linear_flops,

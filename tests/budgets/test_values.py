@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch  # noqa: F401  (imported once: pytester's in-process runs drop what a run imported)
 
-import pytest_flopbudget.engine.counter  # noqa: F401
 from pytest_flopbudget.budgets.quantities import LIMIT_KEYS
 from pytest_flopbudget.budgets.values import (
     MAX_LIMIT,

@@ -16,8 +16,6 @@ import textwrap
 from importlib.metadata import entry_points
 from pathlib import Path
 
-# torch and the counter are imported here, once: pytester's in-process runs drop the modules a run
-# imported, and torch cannot be imported twice in a process.
 import pytest
 import torch
 from torch import nn

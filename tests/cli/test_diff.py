@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 import torch  # noqa: F401  (imported once: pytester's in-process runs drop what they import)
 
-import pytest_flopbudget.engine.counter  # noqa: F401
 from pytest_flopbudget import cli
 from pytest_flopbudget.text import human
 from tests.projects import make_baseline, module_lines, net_flops, net_params, write_growing_tests

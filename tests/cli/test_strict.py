@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import json
 
-# torch and the counter are imported here, once: pytester's in-process runs drop the modules a
-# run imported, and torch cannot be imported twice in a process.
 import torch
 from torch import nn
 
-import pytest_flopbudget.engine.counter  # noqa: F401
 from pytest_flopbudget.cli import main
 from tests.custom_ops import NOCOST
 from tests.support import (

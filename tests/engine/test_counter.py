@@ -9,6 +9,7 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.nn.utils import prune
 
 from pytest_flopbudget import UncountedOpsError, counting, profile
+from tests.formulas.helpers import attention_macs, attention_other_flops
 from tests.models import (
     MLP,
     FunctionalAttention,
@@ -49,18 +50,6 @@ LENET_RELUS = 6 * 24 * 24 + 16 * 8 * 8 + 120 + 84
 
 
 LENET_POOLS = 6 * 12 * 12 + 16 * 4 * 4
-
-
-def attention_macs(batch: int, heads: int, q_len: int, kv_len: int, head_dim: int) -> int:
-    return 2 * batch * heads * q_len * kv_len * head_dim  # Q·Kᵀ and A·V
-
-
-def attention_other_flops(batch, heads, q_len, kv_len, head_dim, masked=False) -> int:
-    """√scale on Q and on K, the mask add per score, softmax 3n−1 per row (README)."""
-    scale = batch * heads * (q_len + kv_len) * head_dim
-    softmax = batch * heads * q_len * (3 * kv_len - 1)
-    mask = batch * heads * q_len * kv_len if masked else 0
-    return scale + softmax + mask
 
 
 # ---- LeNet-5 ------------------------------------------------------------------------------------

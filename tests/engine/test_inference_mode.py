@@ -12,14 +12,11 @@ from __future__ import annotations
 
 import copy
 
-# torch and the counter are imported here, once: pytester's in-process runs drop the modules a
-# run imported, and torch cannot be imported twice in a process.
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-import pytest_flopbudget.engine.counter  # noqa: F401
 from pytest_flopbudget import counting, profile
 from tests.support import linear_flops, linear_macs
 

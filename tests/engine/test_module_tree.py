@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import re
 
-# torch and the counter are imported here, once: pytester's in-process runs drop the modules a
-# run imported, and torch cannot be imported twice in a process.
 import torch
 from torch import nn
 
-import pytest_flopbudget.engine.counter  # noqa: F401
 from pytest_flopbudget import counting, profile
 from pytest_flopbudget.budgets.check import Budget
 from pytest_flopbudget.budgets.verdict import verdict

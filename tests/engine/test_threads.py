@@ -5,14 +5,11 @@ from __future__ import annotations
 import textwrap
 import threading
 
-# torch and the counter are imported here, once: pytester's in-process runs drop the modules a
-# run imported, and torch cannot be imported twice in a process.
 import pytest
 import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-import pytest_flopbudget.engine.counter  # noqa: F401
 from pytest_flopbudget import UncountedOpsError, counting, profile
 from pytest_flopbudget.engine.profile import OTHER_THREAD
 from tests.support import linear_flops, row_of

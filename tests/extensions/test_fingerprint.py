@@ -7,7 +7,6 @@ import re
 
 import torch  # noqa: F401  (imported once: pytester's in-process runs drop what they import)
 
-import pytest_flopbudget.engine.counter  # noqa: F401
 from pytest_flopbudget.engine.registry import Registry, _builtin_entries, fingerprint
 from tests.projects import make_baseline
 

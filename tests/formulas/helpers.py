@@ -51,3 +51,15 @@ def torch_reference_flops(model, inputs) -> int:
     with FlopCounterMode(display=False) as mode, torch.no_grad():
         model(*inputs)
     return mode.get_total_flops()
+
+
+def attention_macs(batch: int, heads: int, q_len: int, kv_len: int, head_dim: int) -> int:
+    return 2 * batch * heads * q_len * kv_len * head_dim  # Q·Kᵀ and A·V
+
+
+def attention_other_flops(batch, heads, q_len, kv_len, head_dim, masked=False) -> int:
+    """√scale on Q and on K, the mask add per score, softmax 3n−1 per row (docs/conventions.md)."""
+    scale = batch * heads * (q_len + kv_len) * head_dim
+    softmax = batch * heads * q_len * (3 * kv_len - 1)
+    mask = batch * heads * q_len * kv_len if masked else 0
+    return scale + softmax + mask

@@ -8,21 +8,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from pytest_flopbudget import profile
+from tests.formulas.helpers import attention_macs, attention_other_flops
 from tests.models import (
     FunctionalAttention,
 )
-
-
-def attention_macs(batch: int, heads: int, q_len: int, kv_len: int, head_dim: int) -> int:
-    return 2 * batch * heads * q_len * kv_len * head_dim  # Q·Kᵀ and A·V
-
-
-def attention_other_flops(batch, heads, q_len, kv_len, head_dim, masked=False) -> int:
-    """√scale on Q and on K, the mask add per score, softmax 3n−1 per row (README)."""
-    scale = batch * heads * (q_len + kv_len) * head_dim
-    softmax = batch * heads * q_len * (3 * kv_len - 1)
-    mask = batch * heads * q_len * kv_len if masked else 0
-    return scale + softmax + mask
 
 
 def encoder_layer_macs(seq: int, dim: int, ffn: int) -> int:

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-# torch and the counter (which the plugin imports lazily) are imported here, once: pytester's
-# in-process runs drop the modules a run imported, and torch cannot be imported twice in a process.
 import pytest
-import torch  # noqa: F401
 
-import pytest_flopbudget.engine.counter  # noqa: F401
 from pytest_flopbudget.text import human
 from tests.support import (
     FLOPS,

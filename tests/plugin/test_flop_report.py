@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import re
 
-# torch and the counter are imported here, once: pytester's in-process runs drop the modules a
-# run imported, and torch cannot be imported twice in a process.
 import pytest
 
-import pytest_flopbudget.engine.counter  # noqa: F401
 from pytest_flopbudget.text import human
-
-# torch and the counter (which the plugin imports lazily) are imported here, once: pytester's
-# in-process runs drop the modules a run imported, and torch cannot be imported twice in a process.
 from tests.support import (
     FLOPS,
     MACS,

@@ -8,12 +8,6 @@ import textwrap
 import pytest
 import torch  # noqa: F401  (imported once: pytester's in-process runs drop what a run imported)
 
-# torch and the counter are imported here, once: pytester's in-process runs drop the modules a run
-# imported, and torch cannot be imported twice in a process.
-import pytest_flopbudget.engine.counter  # noqa: F401
-
-# torch and the counter (which the plugin imports lazily) are imported here, once: pytester's
-# in-process runs drop the modules a run imported, and torch cannot be imported twice in a process.
 from tests.support import (
     FLOPS,
     MACS,

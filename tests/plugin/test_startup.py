@@ -5,12 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-# torch and the counter (which the plugin imports lazily) are imported here, once: pytester's
-# in-process runs drop the modules a run imported, and torch cannot be imported twice in a process.
 import pytest
-import torch  # noqa: F401
 
-import pytest_flopbudget.engine.counter  # noqa: F401
 from tests.support import (
     write_pyproject,
 )

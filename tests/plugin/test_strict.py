@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import json
 
-# torch and the counter are imported here, once: pytester's in-process runs drop the modules a
-# run imported, and torch cannot be imported twice in a process.
 import pytest
 
-import pytest_flopbudget.engine.counter  # noqa: F401
 from tests.custom_ops import NOCOST
 from tests.support import (
     FLOPS,

@@ -6,10 +6,6 @@ from __future__ import annotations
 import pytest
 import torch  # noqa: F401  (imported once: pytester's in-process runs drop what a run imported)
 
-import pytest_flopbudget.engine.counter  # noqa: F401
-
-# torch and the counter (which the plugin imports lazily) are imported here, once: pytester's
-# in-process runs drop the modules a run imported, and torch cannot be imported twice in a process.
 from tests.support import (
     LINEAR_MODELS,
     TREE_MODELS,

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-# torch and the counter (which the plugin imports lazily) are imported here, once: pytester's
-# in-process runs drop the modules a run imported, and torch cannot be imported twice in a process.
 import pytest
-import torch  # noqa: F401
 
-import pytest_flopbudget.engine.counter  # noqa: F401
 from pytest_flopbudget.budgets.config import Config, TestEntry, near_flopbudget, unmatched_entries
 from tests.projects import UNMATCHED, make_project, no_traceback, warning_messages
 from tests.support import (

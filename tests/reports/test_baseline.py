@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import json
 
-# torch and the counter (which the plugin imports lazily) are imported here, once: pytester's
-# in-process runs drop the modules a run imported, and torch cannot be imported twice in a process.
 import pytest
-import torch  # noqa: F401
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import pytest_flopbudget.engine.counter  # noqa: F401
 from pytest_flopbudget.budgets.quantities import NULLABLE, QUANTITIES
 from pytest_flopbudget.reporting import baseline
 from pytest_flopbudget.text import human

@@ -9,7 +9,6 @@ from importlib.metadata import version
 import pytest
 import torch  # noqa: F401  (imported once: pytester's in-process runs drop what they import)
 
-import pytest_flopbudget.engine.counter  # noqa: F401
 from pytest_flopbudget.text import human
 from tests.projects import make_baseline, module_lines, net_flops, net_params, write_growing_tests
 from tests.support import linear_flops, pct, row_of

@@ -8,13 +8,10 @@ import re
 from datetime import datetime, timedelta
 from importlib.metadata import version
 
-# torch and the counter (which the plugin imports lazily) are imported here, once: pytester's
-# in-process runs drop the modules a run imported, and torch cannot be imported twice in a process.
 import pytest
-import torch  # noqa: F401
 
-import pytest_flopbudget.engine.counter  # noqa: F401
 from tests.projects import (
+    OVER_AND_TWO,
     definition_line,
     load_json,
     make_baseline,
@@ -35,19 +32,6 @@ from tests.support import (
 )
 
 # --- 2. report files: JSON and Markdown ---------------------------------------------------------
-
-OVER_AND_TWO = """
-@pytest.mark.flop_budget(max_flops=500)
-def test_over():
-    nn.Linear(10, 10)(x())
-
-@pytest.mark.flop_budget(max_gflops=1)
-def test_two():
-    Two()(x())
-
-def test_unbudgeted():
-    nn.Linear(10, 10)(x())
-"""
 
 
 def test_json_report_follows_the_documented_schema_with_exact_totals(pytester):

@@ -8,9 +8,6 @@ from pathlib import Path
 import pytest
 import torch  # noqa: F401  (imported once: pytester's in-process runs drop what a run imported)
 
-# torch and the counter (which the plugin imports lazily) are imported here, once: pytester's
-# in-process runs drop the modules a run imported, and torch cannot be imported twice in a process.
-import pytest_flopbudget.engine.counter  # noqa: F401
 from pytest_flopbudget.reporting.lastrun import (
     KEEP_RUNS,
     LAST_RUN_KEY,

@@ -21,12 +21,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-# torch and the counter are imported once here: pytester's in-process runs drop the modules a run
-# imported, and torch cannot be imported twice in a process.
 import pytest
-import torch  # noqa: F401
 
-import pytest_flopbudget.engine.counter  # noqa: F401
 from pytest_flopbudget.budgets import update
 from pytest_flopbudget.budgets.config import load_config
 from pytest_flopbudget.budgets.update import UpdateError, update_pyproject

@@ -5,15 +5,8 @@ from __future__ import annotations
 import sys
 import textwrap
 
-# torch and the counter are imported once here: pytester's in-process runs drop the modules a
-# run imported, and torch cannot be imported twice in a process.
 import pytest
-import torch  # noqa: F401
 
-import pytest_flopbudget.engine.counter  # noqa: F401
-
-# torch and the counter (which the plugin imports lazily) are imported here, once: pytester's
-# in-process runs drop the modules a run imported, and torch cannot be imported twice in a process.
 from tests.support import (
     FLOPS,
     PARAMS,
