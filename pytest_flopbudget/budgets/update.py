@@ -268,7 +268,7 @@ def _as_written(rendered: str, original: str) -> str:
     text = rendered.replace("\r\n", "\n")
     kept = original.replace("\r\n", "\n")
     ending = len(kept) - len(kept.rstrip("\n")) if kept.strip() else 1
-    text = text.rstrip("\n") + "\n" * max(ending, 1)
+    text = text.rstrip("\n") + "\n" * ending
     return text.replace("\n", "\r\n") if _line_ending(original) == "\r\n" else text
 
 
@@ -382,7 +382,9 @@ def _update_locked(
     _remove(temp_path(target))  # left by a run killed while writing
     try:
         text = target.read_bytes().decode("utf-8") if target.exists() else ""
-        document = tomlkit.parse(text)
+        # edited as if it ended with a newline (a new entry then follows a blank line); the
+        # text written ends as the original did (see _as_written)
+        document = tomlkit.parse(text if text.endswith("\n") or not text else text + "\n")
         current = load_config(target) if target.exists() else config
     except (UnicodeDecodeError, TOMLKitError) as error:
         raise UpdateError(f"{path} not updated: it is not valid TOML ({error})") from None

@@ -312,6 +312,17 @@ def test_a_crlf_file_stays_crlf_and_a_second_run_does_not_touch_it(tmp_path):
     assert (path.stat().st_ino, path.stat().st_mtime_ns) == (written.st_ino, written.st_mtime_ns)
 
 
+@pytest.mark.parametrize("newlines", [0, 1, 2])
+def test_the_file_ends_with_as_many_newlines_as_before(tmp_path, newlines):
+    path = tmp_path / "pyproject.toml"
+    before = f'[project]\nname = "demo"\n\n[tool.flopbudget.tests."{NODE}"]\nmax_flops = 5000'
+    path.write_text(before + "\n" * newlines, encoding="utf-8")
+    other = "test_y.py::test_b"
+    assert counts(run_update(path, row(flops=1000), row(other, flops=2000))) == (1, 1, 0)
+    expected = before.replace("5000", "1000") + "\n" + entry(other, "max_kflops", 2, 100)
+    assert path.read_text(encoding="utf-8") == expected.rstrip("\n") + "\n" * newlines
+
+
 @pytest.mark.parametrize(
     "text",
     [
