@@ -50,7 +50,8 @@ _NUMBER = re.compile(
     r"\s*(?P<unit>[A-Za-z]*)\s*$",
     re.ASCII,
 )
-_PERCENT = re.compile(r"^\s*(?P<num>[+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*%\s*$", re.ASCII)
+_PERCENT = re.compile(r"^\s*(?P<num>[+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*%?\s*$", re.ASCII)
+_PERCENT_FORM = 'must be a percentage such as 5, "5" or "5%"'
 MAX_LIMIT: int = 10**30
 """The largest limit, in base units (FLOPs, MACs, parameters, bytes)."""
 MAX_PERCENT: int = 10_000
@@ -190,18 +191,19 @@ def parse_limits(mapping: Mapping[str, object], source: str) -> dict[str, Limit]
 
 
 def parse_percent(value: object, key: str, source: str) -> float:
-    """``"5%"`` or a plain number of percent (``5``, ``np.float64(5)``) as a fraction (0.05);
-    from 0% to :data:`MAX_PERCENT` %. A string is ASCII digits, an optional decimal point and
-    ``%`` (no exponent)."""
+    """A number of percent (``5``, ``np.float64(5)``) or a string with or without ``%``
+    (``"5"``, ``"5%"``) as a fraction (0.05); from 0% to :data:`MAX_PERCENT` %. A string is
+    ASCII digits, an optional decimal point and an optional ``%`` (no exponent); the same rule
+    for the marker, pyproject.toml and the command line."""
     if isinstance(value, str):
         match = _PERCENT.match(_checked_text(value, key, source))
         if match is None:
-            raise _invalid(key, value, source, 'must be a percentage such as "5%"')
+            raise _invalid(key, value, source, _PERCENT_FORM)
         percent = _fraction(match["num"])
     else:
         number = None if _is_bool(value) else _number(value, key, source)
         if number is None:
-            raise _invalid(key, value, source, 'must be a percentage such as "5%"')
+            raise _invalid(key, value, source, _PERCENT_FORM)
         percent = number
     if percent < 0:
         raise _invalid(key, value, source, "must not be negative")

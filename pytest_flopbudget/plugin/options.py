@@ -42,7 +42,7 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption(
         "--flop-fail-on-increase",
         metavar="PCT",
-        help="fail a budgeted test whose FLOPs or params grew by more than PCT (e.g. 5%%) over "
+        help="fail a budgeted test whose FLOPs or params grew by more than PCT (5 or 5%%) over "
         "the baseline (or the last run); overrides fail_on_increase in pyproject.toml",
     )
     group.addoption(

@@ -404,7 +404,7 @@ def test_an_unknown_count_convention(tmp_path, value, reason):
             "tolerance",
             '"five"',
             """invalid value 'five' for 'tolerance' in [tool.flopbudget]: \
-must be a percentage such as "5%\"""",
+must be a percentage such as 5, "5" or "5%\"""",
         ),
         (
             "fail_on_increase",
@@ -415,9 +415,9 @@ must be a percentage such as "5%\"""",
             "update_headroom",
             "true",
             "invalid value True for 'update_headroom' in "
-            '[tool.flopbudget]: must be a percentage such as "5%"',
+            '[tool.flopbudget]: must be a percentage such as 5, "5" or "5%"',
         ),
-        ("tolerance", '"5"', "invalid value '5' for 'tolerance' in [tool.flopbudget]: "),
+        ("tolerance", '"5 5"', "invalid value '5 5' for 'tolerance' in [tool.flopbudget]: "),
     ],
 )
 def test_a_malformed_percentage(tmp_path, key, value, reason):

@@ -112,6 +112,8 @@ def test_tolerance_follows_the_same_precedence():
         tests=(entry("tests/*", tolerance=0.02), entry(NODE, tolerance=0.03)),
     )
     assert resolve({"tolerance": "4%"}, NODE, config).tolerance == pytest.approx(0.04)
+    for written in (4, "4", 4.0, "4.0%"):  # the marker takes every spelling pyproject takes
+        assert resolve({"tolerance": written}, NODE, config).tolerance == pytest.approx(0.04)
     assert resolve(None, NODE, config).tolerance == 0.03
     assert resolve(None, "tests/test_x.py::test_y", config).tolerance == 0.02
     assert resolve(None, "other/test_x.py::test_y", config).tolerance == 0.01

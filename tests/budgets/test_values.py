@@ -81,6 +81,7 @@ def test_limits_are_keyed_by_quantity_and_keep_the_key_as_written():
         ("1000", 1000),
         ("1e3", 1000),
         (" 7 M ", 7 * 10**6),
+        ("2 G", 2 * 10**9),  # the written grammar allows spaces around the number and suffix
         (".5K", 500),
     ],
 )
@@ -160,6 +161,7 @@ def test_a_suffix_on_a_scaled_key_is_ambiguous_and_names_the_base_key():
         ("", "not a number with an optional unit suffix"),
         ("12X", "not a number with an optional unit suffix"),
         ("2 GFLOPs", "not a number with an optional unit suffix"),
+        ("2 5M", "not a number with an optional unit suffix"),
         ("nan", "not a number with an optional unit suffix"),
         ([1], 'must be a positive number or a string such as "25.6M"'),
         (None, 'must be a positive number or a string such as "25.6M"'),
@@ -214,6 +216,8 @@ def test_an_unknown_key_far_from_any_gives_no_suggestion():
         ("0%", 0.0),
         ("12.5%", 125 / 1000),
         (" 7 % ", 7 / 100),
+        ("5", 5 / 100),  # a string without % is a number of percent too
+        ("12.5", 125 / 1000),
         (5, 5 / 100),
         (0, 0.0),
         (2.5, 25 / 1000),
@@ -229,11 +233,10 @@ def test_percentages_are_fractions(value, expected):
     [
         ("-5%", "must not be negative"),
         (-1, "must not be negative"),
-        ("5", 'must be a percentage such as "5%"'),
-        ("five%", 'must be a percentage such as "5%"'),
-        ("5%%", 'must be a percentage such as "5%"'),
-        (True, 'must be a percentage such as "5%"'),
-        (None, 'must be a percentage such as "5%"'),
+        ("five%", 'must be a percentage such as 5, "5" or "5%"'),
+        ("5%%", 'must be a percentage such as 5, "5" or "5%"'),
+        (True, 'must be a percentage such as 5, "5" or "5%"'),
+        (None, 'must be a percentage such as 5, "5" or "5%"'),
         (float("nan"), "must be a finite number"),
     ],
 )
@@ -356,12 +359,12 @@ def test_percentages_accept_numpy_scalars_up_to_the_bound(value, expected):
         ("10000.5%", f"must be at most {MAX_PERCENT}%"),
         ("５%", "non-ASCII character '５'"),
         ("5％", "non-ASCII character '％'"),  # a full-width percent sign
-        ("nan%", 'must be a percentage such as "5%"'),
-        ("inf%", 'must be a percentage such as "5%"'),
-        ("1e3%", 'must be a percentage such as "5%"'),
+        ("nan%", 'must be a percentage such as 5, "5" or "5%"'),
+        ("inf%", 'must be a percentage such as 5, "5" or "5%"'),
+        ("1e3%", 'must be a percentage such as 5, "5" or "5%"'),
         (float("inf"), "must be a finite number"),
         (np.float64("nan"), "must be a finite number"),
-        (np.bool_(False), 'must be a percentage such as "5%"'),
+        (np.bool_(False), 'must be a percentage such as 5, "5" or "5%"'),
         (-0.5, "must not be negative"),
     ],
 )

@@ -72,13 +72,23 @@ def growth_lines(against: str) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("source", ["command line", "pyproject"])
-def test_fail_on_increase_fails_the_grown_test_in_its_call_phase(pytester, source):
+# one rule for a percentage from every source: a number of percent, a string with or without %
+@pytest.mark.parametrize(
+    ("source", "written"),
+    [
+        ("command line", "5%"),
+        ("command line", "5"),
+        ("pyproject", '"5%"'),
+        ("pyproject", '"5"'),
+        ("pyproject", "5"),
+    ],
+)
+def test_fail_on_increase_fails_the_grown_test_in_its_call_phase(pytester, source, written):
     if source == "pyproject":
-        write_pyproject(pytester, '[tool.flopbudget]\nfail_on_increase = "5%"\n')
+        write_pyproject(pytester, f"[tool.flopbudget]\nfail_on_increase = {written}\n")
         option = []
     else:
-        option = ["--flop-fail-on-increase=5%"]
+        option = [f"--flop-fail-on-increase={written}"]
     write_tests(pytester, TREE_MODELS, GROWTH_BEFORE)
     pytester.runpytest("--flop-report=json:base.json").assert_outcomes(passed=3)
     write_tests(pytester, TREE_MODELS, GROWTH_AFTER)

@@ -129,7 +129,7 @@ ACCEPTED_ENTRY = (
         pytest.param(
             '[tool.flopbudget]\ntolerance = "ten%"\n',
             "invalid value 'ten%' for 'tolerance' in [tool.flopbudget]: "
-            'must be a percentage such as "5%"',
+            'must be a percentage such as 5, "5" or "5%"',
             id="malformed-percentage",
         ),
         pytest.param(
