@@ -52,6 +52,7 @@ __all__ = [
     "ConfigError",
     "TestEntry",
     "budgeted_by_config",
+    "entry_line",
     "find_pyproject",
     "load_config",
     "matching_entries",
@@ -310,6 +311,20 @@ def unmatched_entries(config: Config, nodeids: Iterable[str]) -> list[TestEntry]
     """The ``tests`` entries (exact or glob) that none of ``nodeids`` matches, in file order."""
     matched = {id(e) for nodeid in nodeids for e in matching_entries(nodeid, config)}
     return [e for e in config.tests if id(e) not in matched]
+
+
+def entry_line(path: Path, pattern: str) -> int:
+    """The 1-based line of ``path`` where the ``tests`` entry ``pattern`` is written (its key, in
+    double or single quotes, or bare), for a warning's location; 1 when it cannot be found."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return 1
+    written = (f'"{pattern}"', f"'{pattern}'", f"tests.{pattern}")
+    for number, line in enumerate(lines, start=1):
+        if any(form in line for form in written):
+            return number
+    return 1
 
 
 def near_flopbudget(name: str) -> bool:

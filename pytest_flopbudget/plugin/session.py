@@ -11,12 +11,18 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_flopbudget.budgets.config import Config, budgeted_by_config, unmatched_entries
+from pytest_flopbudget.budgets.config import (
+    Config,
+    budgeted_by_config,
+    entry_line,
+    unmatched_entries,
+)
 from pytest_flopbudget.budgets.values import BudgetError
 from pytest_flopbudget.plugin.earlier import read_earlier
 from pytest_flopbudget.plugin.fixture import BUDGET_KEY, ROW_KEY, TestBudget
 from pytest_flopbudget.plugin.options import full_run, read_options
 from pytest_flopbudget.plugin.warn import FlopBudgetWarning, warn
+from pytest_flopbudget.text import suggest
 
 if TYPE_CHECKING:
     from pytest_flopbudget.budgets.verdict import TestRow
@@ -108,13 +114,15 @@ class FlopBudgetSession:
         self.unmatched_checked = True
         if self.deselected or not full_run(self.config):
             return
+        path = self.settings.path
         for entry in unmatched_entries(self.settings, self.collected):
             kind = "glob" if entry.is_glob else "node id"
             warn(
                 self.config,
-                f'{self.settings.path}: [tool.flopbudget.tests."{entry.pattern}"] matched no '
-                f"collected test (a {kind}: renamed or removed test? --flop-budget-update "
-                "lists it as stale)",
+                f'[tool.flopbudget.tests."{entry.pattern}"] matched no collected test'
+                f"{suggest(entry.pattern, self.collected)} (a {kind}: renamed or removed test? "
+                "--flop-budget-update lists it as stale)",
+                where=(path, entry_line(path, entry.pattern)) if path else None,
             )
 
     # ---- the call phase: count, judge, fail ---------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 __all__ = ["FlopBudgetWarning", "warn"]
@@ -15,11 +17,23 @@ class FlopBudgetWarning(pytest.PytestWarning):
 FlopBudgetWarning.__module__ = "pytest_flopbudget.plugin"  # the name users filter on
 
 
-def warn(config: pytest.Config, message: str) -> None:
+def warn(config: pytest.Config, message: str, where: tuple[Path, int] | None = None) -> None:
     """A FlopBudgetWarning in the warnings summary, from any hook (also on the xdist
     controller, which collects nothing); a usage error where filters make it an error
-    (``-W error::pytest_flopbudget.plugin.FlopBudgetWarning``)."""
+    (``-W error::pytest_flopbudget.plugin.FlopBudgetWarning``).
+
+    ``where`` (a file and a 1-based line) is the warning's location, such as the pyproject.toml
+    line at fault; else it is the caller's line."""
+    warning = FlopBudgetWarning(message)
     try:
-        config.issue_config_time_warning(FlopBudgetWarning(message), stacklevel=2)
+        if where is None:
+            config.issue_config_time_warning(warning, stacklevel=2)
+        else:
+            # pytest takes a config-time warning's location from the frame that issues it: issue
+            # it from a line compiled as line `line` of `path`, so the user sees that place
+            path, line = where
+            issue = compile("\n" * (line - 1) + "issue(warning, stacklevel=2)", str(path), "exec")
+            exec(issue, {"issue": config.issue_config_time_warning, "warning": warning})
     except FlopBudgetWarning:
-        raise pytest.UsageError(f"flop budget: {message}") from None
+        place = "" if where is None else f"{where[0]}:{where[1]}: "
+        raise pytest.UsageError(f"flop budget: {place}{message}") from None

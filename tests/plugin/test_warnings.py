@@ -40,8 +40,22 @@ def test_a_full_run_warns_about_each_entry_that_matched_no_collected_test(pytest
     warned = warning_messages(result)
     assert len(warned) == 2
     for message, pattern in zip(warned, UNMATCHED, strict=True):
-        assert message.startswith(f"{pyproject}: [tool.flopbudget.tests.{pattern}] matched no ")
+        assert message.startswith(f"[tool.flopbudget.tests.{pattern}] matched no collected test")
     assert "warnings summary" in str(result.stdout)
+    # the location is the line of pyproject.toml that holds the entry, not the plugin's source
+    lines = pyproject.read_text(encoding="utf-8").splitlines()
+    for pattern in UNMATCHED:
+        number = next(i for i, line in enumerate(lines, 1) if pattern in line)
+        result.stdout.fnmatch_lines([f"  {pyproject}:{number}: FlopBudgetWarning: *{pattern}*"])
+    assert "plugin" not in "".join(line for line in result.outlines if "FlopBudgetWarning" in line)
+
+
+def test_an_unmatched_node_id_suggests_the_nearest_collected_test(pytester):
+    make_project(pytester)
+    renamed, glob = warning_messages(pytester.runpytest())
+    near = "(did you mean 'test_x.py::test_linear'?)"
+    assert f"matched no collected test {near} (a node id" in renamed
+    assert "did you mean" not in glob  # no collected id is near "test_gone_*.py::*"
 
 
 @pytest.mark.parametrize(
@@ -98,7 +112,10 @@ def test_warnings_made_errors_by_a_filter_are_a_usage_error_not_an_internal_erro
     result = pytester.runpytest("-W", "error::pytest_flopbudget.plugin.FlopBudgetWarning")
     message = usage_error(result)
     no_traceback(result)
-    assert f"[tool.flopbudget.tests.{UNMATCHED[0]}] matched no collected test" in message
+    pyproject = pytester.path / "pyproject.toml"
+    assert f"{pyproject}:6: [tool.flopbudget.tests.{UNMATCHED[0]}] matched no collected test" in (
+        message
+    )
 
 
 # --- misspelled [tool.flopbudget] tables ---------------------------------------------------------
