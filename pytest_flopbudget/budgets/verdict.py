@@ -41,7 +41,7 @@ TOP_MODULES = 5
 TREE_LIMIT = 200  # modules kept per test for the reports' module tree: the costliest first
 
 Module = tuple[str, str, int, int, int, int]  # (name, type, calls, macs, flops, params)
-Op = tuple[str, int, int, int]  # (name, calls, macs, flops)
+Op = tuple[str, int, int, int, int]  # (name, calls, macs, flops, bytes moved)
 
 
 @dataclass(frozen=True)
@@ -141,10 +141,11 @@ def _merged_ops(profiles: Sequence[Profile]) -> list[Op]:
     merged: dict[str, list] = {}
     for p in profiles:
         for op in p.ops.values():
-            row = merged.setdefault(op.name, [op.name, 0, 0, 0])
+            row = merged.setdefault(op.name, [op.name, 0, 0, 0, 0])
             row[1] += op.calls
             row[2] += op.macs
             row[3] += op.flops
+            row[4] += op.bytes_moved
     return [tuple(row) for row in merged.values()]
 
 

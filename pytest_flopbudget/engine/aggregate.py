@@ -15,7 +15,7 @@ import torch
 
 from pytest_flopbudget.engine.conventions import flops as convention_flops
 from pytest_flopbudget.engine.params import count_params, own_sizes
-from pytest_flopbudget.engine.profile import ModuleStats, OpStats, Profile
+from pytest_flopbudget.engine.profile import ModuleStats, OpStats, Profile, RooflineOp
 from pytest_flopbudget.engine.sparsity import SparseWeights
 from pytest_flopbudget.engine.tracking import ModuleTracker
 
@@ -33,36 +33,43 @@ def build_profile(
     uncounted: Mapping[str, int],
     tracker: ModuleTracker,
     sparse: SparseWeights,
+    roofline: Mapping[tuple[ScopeKey, str, int, int, int], int] | None = None,
 ) -> Profile:
-    """The Profile of a count: `by_scope` holds [MACs, other FLOPs, skipped MACs] per scope key,
-    `ops` [calls, MACs, other FLOPs] per op name."""
+    """The Profile of a count: `by_scope` holds [MACs, other FLOPs, skipped MACs, bytes moved]
+    per scope key, `ops` [calls, MACs, other FLOPs, bytes moved] per op name, `roofline` the
+    calls of each (scope key, dtype, MACs, other FLOPs, bytes moved)."""
 
     flops = partial(convention_flops, count=count)
+    attributed = _attributed({scope for scope, _ in by_scope}, tracker)
 
-    per_module: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
-    phase_totals = [[0, 0], [0, 0]]
+    # per module: forward MACs, forward other, backward MACs, backward other, bytes moved
+    per_module: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
+    phase_totals = [[0, 0, 0], [0, 0, 0]]
     skipped = 0
     saw_backward = False
-    for (scope, phase), (macs, other, skipped_macs) in by_scope.items():
+    for (scope, phase), (macs, other, skipped_macs, moved) in by_scope.items():
         phase_totals[phase][0] += macs
         phase_totals[phase][1] += other
+        phase_totals[phase][2] += moved
         skipped += skipped_macs
         saw_backward |= phase == BACKWARD
-        for name in scope:
+        for name in attributed[scope]:
             row = per_module[name]
             row[2 * phase] += macs
             row[2 * phase + 1] += other
-    (forward_macs, forward_other), (backward_macs, backward_other) = phase_totals
+            row[4] += moved
+    (forward_macs, forward_other, forward_bytes), (backward_macs, backward_other, backward_bytes) = (
+        phase_totals
+    )
     macs = forward_macs + backward_macs
     other = forward_other + backward_other
     counts = count_params(tracker.roots, sparse.nonzero)
     sparse_known = sparse.known and counts.nonzero_params is not None
     sparse_macs = macs - skipped if sparse_known else None
     params_under = _params_per_module(list(tracker.names))
-    per_module.update(_containers_work(by_scope, tracker))
     modules = {}
     for module, name in tracker.names.items():
-        fm, fo, bm, bo = per_module.get(name, (0, 0, 0, 0))
+        fm, fo, bm, bo, moved = per_module.get(name, (0, 0, 0, 0, 0))
         modules[name] = ModuleStats(
             name=name,
             type_name=type(module).__name__,
@@ -72,6 +79,7 @@ def build_profile(
             forward_flops=flops(fm, fo),
             backward_flops=flops(bm, bo),
             params=params_under[module],
+            bytes_moved=moved,
         )
     return Profile(
         count=count,
@@ -89,35 +97,39 @@ def build_profile(
         backward_macs=backward_macs if saw_backward else None,
         modules=modules,
         ops={
-            name: OpStats(name, calls, op_macs, flops(op_macs, op_other))
-            for name, (calls, op_macs, op_other) in ops.items()
+            name: OpStats(name, calls, op_macs, flops(op_macs, op_other), moved)
+            for name, (calls, op_macs, op_other, moved) in ops.items()
         },
         uncounted=dict(uncounted),
         model_name=model_name,
+        bytes_moved=forward_bytes + backward_bytes,
+        backward_bytes_moved=backward_bytes if saw_backward else None,
+        roofline=tuple(
+            RooflineOp(attributed[scope], dtype, convention_flops(m, o, "all"), moved, calls)
+            for ((scope, _), dtype, m, o, moved), calls in (roofline or {}).items()
+        ),
     )
 
 
-def _containers_work(
-    by_scope: Mapping[ScopeKey, list[int]], tracker: ModuleTracker
-) -> dict[str, list[int]]:
-    """The rows of modules never called themselves (a ModuleList, a ModuleDict, a module
-    whose children its parent calls directly): the work of every scope that one of their
-    called descendants ran in, each scope once, so a shared child or a nested container
-    is never counted twice. A called module's row already holds its children's work."""
+def _attributed(
+    scopes: set[tuple[str, ...]], tracker: ModuleTracker
+) -> dict[tuple[str, ...], tuple[str, ...]]:
+    """The modules each scope's work belongs to: the modules running, and the modules never
+    called themselves (a ModuleList, a ModuleDict, a module whose children its parent calls
+    directly) that hold one of them, so a container carries the work of every scope one of its
+    called descendants ran in, each scope once (a shared child or a nested container is never
+    counted twice). A called module's row already holds its children's work."""
     called = {name for name, calls in tracker.calls.items() if calls}
-    rows: dict[str, list[int]] = {}
+    containers = []
     for module, name in tracker.names.items():
-        if name in called:
-            continue
-        inside = {tracker.names.get(m) for m in module.modules()} & called
-        if not inside:
-            continue
-        row = rows[name] = [0, 0, 0, 0]
-        for (scope, phase), (macs, other, _) in by_scope.items():
-            if not inside.isdisjoint(scope):
-                row[2 * phase] += macs
-                row[2 * phase + 1] += other
-    return rows
+        if name not in called:
+            inside = {tracker.names.get(m) for m in module.modules()} & called
+            if inside:
+                containers.append((name, inside))
+    return {
+        scope: scope + tuple(name for name, inside in containers if not inside.isdisjoint(scope))
+        for scope in scopes
+    }
 
 
 def _params_per_module(modules: list[torch.nn.Module]) -> dict[torch.nn.Module, int]:

@@ -28,9 +28,13 @@ from pytest_flopbudget.engine.profile import OTHER_THREAD, Profile
 from pytest_flopbudget.engine.registry import Registry, current
 from pytest_flopbudget.engine.sparsity import SparseWeights
 from pytest_flopbudget.engine.tracking import ModuleTracker
+from pytest_flopbudget.engine.traffic import bytes_moved, moves_nothing, op_dtype
 from pytest_flopbudget.text import calls_listed
 
 __all__ = ["Counter", "Counting", "UncountedOpsError", "counting", "profile"]
+
+
+NO_COST = Cost()  # an op that moves bytes but costs no FLOPs (a copy, `cat`, indexing)
 
 
 class UncountedOpsError(RuntimeError):
@@ -82,12 +86,15 @@ class Counter(TorchDispatchMode):
         if registry is None:  # Counter used directly: the registry a count would use now
             registry, module_cost = current()
         self.registry, self.module_cost = registry, module_cost
-        self.held: list[list[tuple[str, ScopeKey, Cost]]] = []
+        self.held: list[list[tuple[str, ScopeKey, Cost, int, str]]] = []
         self.count = count
         self.track_backward = track_backward
         self.only_modules = only_modules
         self.by_scope: dict[ScopeKey, list[int]] = {}
         self.ops: dict[str, list[int]] = {}
+        # each op's roofline inputs, (scope key, dtype, MACs, other FLOPs, bytes) -> calls
+        self.roofline: dict[tuple[ScopeKey, str, int, int, int], int] = defaultdict(int)
+        self.tf32 = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
         self.uncounted: dict[str, int] = defaultdict(int)
         self.sparse = SparseWeights()
         self.tracker = ModuleTracker(roots, track_backward, self.sparse.add)
@@ -130,8 +137,11 @@ class Counter(TorchDispatchMode):
             for record in held:
                 self._record(*record)
         elif not (self.only_modules and not self.tracker.forward_scope):
+            # one kernel: the cost the hook gives, and the bytes its ops moved
             key = (self.tracker.forward_scope, FORWARD)
-            self._record(f"module:{type(module).__name__}", key, cost)
+            moved = sum(record[3] for record in held)
+            dtype = next((record[4] for record in held if record[4]), "float32")
+            self._record(f"module:{type(module).__name__}", key, cost, moved, dtype)
 
     # ---- the dispatch mode ------------------------------------------------------------------
 
@@ -141,9 +151,7 @@ class Counter(TorchDispatchMode):
         if cost_of is DECOMPOSE:
             return self._run_parts(func, args, kwargs)
         out = func(*args, **kwargs)
-        if cost_of is ZERO or not (
-            _is_float(out if out is not None else args[:1]) or cost_of in INTEGER_MATMULS
-        ):
+        if moves_nothing(func):  # a view: no FLOPs, no bytes, no kernel
             return out
         if self.track_backward and torch._C._current_graph_task_id() != -1:
             key = (self.tracker.backward_scope, BACKWARD)
@@ -151,19 +159,30 @@ class Counter(TorchDispatchMode):
             key = (self.tracker.forward_scope, FORWARD)
         if self.only_modules and not key[0]:
             return out
+        moved = self.bytes_moved(args, kwargs, out)
+        if cost_of is ZERO or not (
+            _is_float(out if out is not None else args[:1]) or cost_of in INTEGER_MATMULS
+        ):
+            self._record(name, key, NO_COST, moved, "")
+            return out
         if cost_of is UNKNOWN:
             self.uncounted[name] += 1
+            self._record(name, key, NO_COST, moved, "")
             return out
         try:
             cost = cost_of(args, kwargs, out)
         except Exception as error:  # a formula that cannot read these arguments: say so
             self.uncounted[f"{name} (formula failed: {_one_line(error)})"] += 1
-            return out
+            cost = NO_COST
         if not isinstance(cost, Cost):
             self.uncounted[f"{name} (formula returned {type(cost).__name__}, not a Cost)"] += 1
-            return out
-        self._record(name, key, cost)
+            cost = NO_COST
+        tf32 = bool(cost.macs) and self.tf32["conv" in name]
+        priced = cost.macs or cost.other_flops
+        self._record(name, key, cost, moved, op_dtype(args, out, tf32) if priced else "")
         return out
+
+    bytes_moved = staticmethod(bytes_moved)  # a method, so a benchmark can switch it off
 
     def _run_parts(self, func: torch._ops.OpOverload, args: tuple, kwargs: dict) -> Any:
         """Run a composite op's C++ kernel (the one autograd runs, not a Python decomposition)
@@ -174,28 +193,32 @@ class Counter(TorchDispatchMode):
         finally:
             TorchDispatchMode.__exit__(self, None, None, None)
 
-    def _record(self, name: str, key: ScopeKey, cost: Cost) -> None:
-        """Add a cost, or hold it while a module that a module-cost hook may price runs."""
+    def _record(self, name: str, key: ScopeKey, cost: Cost, moved: int, dtype: str) -> None:
+        """Add an op's cost and bytes, or hold them while a module that a module-cost hook may
+        price runs. `dtype` names the dtype the op computes in ("" when it has no FLOPs)."""
         if self.held:
-            self.held[-1].append((name, key, cost))
+            self.held[-1].append((name, key, cost, moved, dtype))
         else:
-            self._add(name, key, cost)
+            self._add(name, key, cost, moved, dtype)
 
-    def _add(self, name: str, key: ScopeKey, cost: Cost) -> None:
+    def _add(self, name: str, key: ScopeKey, cost: Cost, moved: int, dtype: str) -> None:
         has_weights = cost.weight_uses or cost.separate_weight_uses
         skipped = self.sparse.skipped_macs(cost) if has_weights and self.sparse.known else 0
         totals = self.by_scope.get(key)
         if totals is None:
-            totals = self.by_scope[key] = [0, 0, 0]
+            totals = self.by_scope[key] = [0, 0, 0, 0]
         totals[0] += cost.macs
         totals[1] += cost.other_flops
         totals[2] += skipped
+        totals[3] += moved
         op = self.ops.get(name)
         if op is None:
-            op = self.ops[name] = [0, 0, 0]
+            op = self.ops[name] = [0, 0, 0, 0]
         op[0] += 1
         op[1] += cost.macs
         op[2] += cost.other_flops
+        op[3] += moved
+        self.roofline[key, dtype, cost.macs, cost.other_flops, moved] += 1
 
     # ---- entering and leaving ---------------------------------------------------------------
 
@@ -223,6 +246,7 @@ class Counter(TorchDispatchMode):
             self.uncounted,
             self.tracker,
             self.sparse,
+            self.roofline,
         )
 
 

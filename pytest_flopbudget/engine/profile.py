@@ -15,6 +15,7 @@ __all__ = [
     "ModuleStats",
     "OpStats",
     "Profile",
+    "RooflineOp",
     "module_label",
     "op_table",
 ]
@@ -31,7 +32,8 @@ class ModuleStats:
     A module shared by several parents is listed once, with all its calls. `macs` and `flops`
     include the work of its children; a module never called itself (a ModuleList, a ModuleDict)
     carries the work its called descendants ran (each op once) with `calls` 0. `params` are the
-    module's unique parameters, children's included.
+    module's unique parameters, children's included. `bytes_moved` follows the "unfused"
+    convention (:mod:`pytest_flopbudget.engine.traffic`), forward and backward.
     """
 
     name: str
@@ -42,10 +44,16 @@ class ModuleStats:
     forward_flops: int
     backward_flops: int
     params: int
+    bytes_moved: int = 0
 
     @property
     def depth(self) -> int:
         return 0 if not self.name else self.name.count(".") + 1
+
+    @property
+    def intensity(self) -> float | None:
+        """Arithmetic intensity: FLOPs per byte moved (None when it moved no bytes)."""
+        return intensity(self.flops, self.bytes_moved)
 
 
 @dataclass(frozen=True)
@@ -56,6 +64,25 @@ class OpStats:
     calls: int
     macs: int
     flops: int
+    bytes_moved: int = 0
+
+
+@dataclass(frozen=True)
+class RooflineOp:
+    """What a latency estimate needs of ops that ran alike: the modules their time belongs to,
+    the dtype they compute in, the FLOPs (under the "all" convention) and bytes of one call, and
+    how many calls. An op without FLOPs has dtype ``""``."""
+
+    modules: tuple[str, ...]
+    dtype: str
+    flops: int
+    bytes_moved: int
+    calls: int
+
+
+def intensity(flops: int, moved: int) -> float | None:
+    """FLOPs per byte moved; None when no bytes moved."""
+    return flops / moved if moved else None
 
 
 @dataclass(frozen=True)
@@ -66,7 +93,9 @@ class Profile:
     operation, "matmul" is exactly 2 per MAC. `nonzero_params`, `sparse_macs` and `sparse_flops`
     are None when the weights' values are unknown (meta device, FakeTensorMode).
     `backward_flops` is None when no backward ran. `param_bytes` is the size of the unique
-    parameters and buffers at their dtypes.
+    parameters and buffers at their dtypes. `bytes_moved` is the memory traffic of every op
+    under the "unfused" convention (each op reads its inputs and writes its outputs as its own
+    kernel; views move nothing), forward and backward; `roofline` what :meth:`latency` needs.
     """
 
     count: str
@@ -86,6 +115,33 @@ class Profile:
     ops: Mapping[str, OpStats] = field(default_factory=dict)
     uncounted: Mapping[str, int] = field(default_factory=dict)
     model_name: str = "model"
+    bytes_moved: int = 0
+    backward_bytes_moved: int | None = None
+    roofline: tuple[RooflineOp, ...] = ()
+
+    @property
+    def intensity(self) -> float | None:
+        """Arithmetic intensity: FLOPs per byte moved (None when no bytes moved)."""
+        return intensity(self.flops, self.bytes_moved)
+
+    def latency(self, hardware: object) -> float:
+        """An idealized latency estimate on `hardware` in seconds: each op at its roofline, one
+        after another (max of its FLOPs over the peak for its dtype and its bytes over the
+        bandwidth, plus the fixed cost per op). `hardware` is a built-in device name
+        (``"h100"``) or a :class:`pytest_flopbudget.Hardware`. Ops with no formula add only
+        their bytes, so the estimate is then a lower bound, as the FLOPs are."""
+        device = _hardware(hardware)
+        return sum(_seconds(device, op) for op in self.roofline)
+
+    def module_latency(self, hardware: object) -> dict[str, float]:
+        """The latency estimate of each module (children's included), in seconds."""
+        device = _hardware(hardware)
+        seconds = dict.fromkeys(self.modules, 0.0)
+        for op in self.roofline:
+            time = _seconds(device, op)
+            for name in op.modules:
+                seconds[name] = seconds.get(name, 0.0) + time
+        return seconds
 
     @property
     def unseen_thread_calls(self) -> int:
@@ -104,10 +160,18 @@ class Profile:
         informative = [m for m in self.modules.values() if 0 < m.flops < self.flops]
         return sorted(informative, key=lambda m: (-m.flops, m.name))[:n]
 
-    def table(self, depth: int | None = None, *, ops: bool = True) -> str:
-        """The module tree (down to `depth` levels below the root), the op table and totals."""
+    def table(
+        self, depth: int | None = None, *, ops: bool = True, hardware: object = None
+    ) -> str:
+        """The module tree (down to `depth` levels below the root), the op table and totals;
+        with `hardware`, the latency estimate on it too."""
         lines = [self._summary_line()]
-        lines += _module_table(self, depth)
+        estimate = None
+        if hardware is not None:
+            estimate = self.module_latency(hardware)
+            device = _hardware(hardware).name or "the device"
+            lines[0] += f", est. latency on {device} {milliseconds(self.latency(hardware))}"
+        lines += _module_table(self, depth, estimate)
         if ops and self.ops:
             lines.append("")
             lines += _op_table(self)
@@ -127,6 +191,7 @@ class Profile:
             f"{self.model_name}: {human(self.flops, 'FLOPs')} ({self.count})",
             human(self.macs, "MACs"),
             f"params {human(self.params)}",
+            f"{human(self.bytes_moved, 'B')} moved",
         ]
         if self.nonzero_params is not None and self.nonzero_params != self.params:
             parts.append(f"nonzero {human(self.nonzero_params)}")
@@ -156,21 +221,38 @@ def module_label(name: str, parent: str | None = None) -> str:
     return label
 
 
-def op_table(ops: list[tuple[str, int, int, int]], total_flops: int) -> list[str]:
-    """(name, calls, MACs, FLOPs) per op, the costliest first."""
-    ordered = sorted(ops, key=lambda op: (-op[3], op[0]))
+def op_table(ops: list[tuple[str, int, int, int, int]], total_flops: int) -> list[str]:
+    """(name, calls, MACs, FLOPs, bytes moved) per op, the costliest first (by FLOPs, then
+    bytes)."""
+    ordered = sorted(ops, key=lambda op: (-op[3], -op[4], op[0]))
     return columns(
-        [("op", "calls", "MACs", "FLOPs", "share")]
-        + [(n, str(c), human(m), human(f), share(f, total_flops)) for n, c, m, f in ordered]
+        [("op", "calls", "MACs", "FLOPs", "bytes", "share")]
+        + [
+            (n, str(c), human(m), human(f), human(b, "B"), share(f, total_flops))
+            for n, c, m, f, b in ordered
+        ]
     )
 
 
-def _module_table(profile: Profile, depth: int | None) -> list[str]:
+def flop_per_byte(value: float | None) -> str:
+    """An arithmetic intensity for a table: FLOPs per byte, 3 significant digits."""
+    return "-" if value is None else f"{value:.3g}"
+
+
+def milliseconds(seconds: float) -> str:
+    """A latency estimate for a table: milliseconds, 3 significant digits."""
+    return f"{seconds * 1e3:.3g} ms"
+
+
+def _module_table(
+    profile: Profile, depth: int | None, estimate: Mapping[str, float] | None
+) -> list[str]:
     rows = [module for module in profile.modules.values() if depth is None or module.depth <= depth]
     if not rows:
         return []
+    header = ("module", "calls", "params", "MACs", "FLOPs", "bytes", "FLOP/B", "share")
     return columns(
-        [("module", "calls", "params", "MACs", "FLOPs", "share")]
+        [header + (("est.",) if estimate is not None else ())]
         + [
             (
                 "  " * m.depth
@@ -179,8 +261,11 @@ def _module_table(profile: Profile, depth: int | None) -> list[str]:
                 human(m.params),
                 human(m.macs),
                 human(m.flops),
+                human(m.bytes_moved, "B"),
+                flop_per_byte(m.intensity),
                 share(m.flops, profile.flops),
             )
+            + ((milliseconds(estimate[m.name]),) if estimate is not None else ())
             for m in rows
         ]
     )
@@ -188,5 +273,16 @@ def _module_table(profile: Profile, depth: int | None) -> list[str]:
 
 def _op_table(profile: Profile) -> list[str]:
     return op_table(
-        [(o.name, o.calls, o.macs, o.flops) for o in profile.ops.values()], profile.flops
+        [(o.name, o.calls, o.macs, o.flops, o.bytes_moved) for o in profile.ops.values()],
+        profile.flops,
     )
+
+
+def _hardware(hardware: object):
+    from pytest_flopbudget.engine.hardware import find_hardware  # plain data: no torch
+
+    return find_hardware(hardware)
+
+
+def _seconds(device, op: RooflineOp) -> float:
+    return op.calls * device.op_seconds(op.flops, op.bytes_moved, op.dtype or "float32")

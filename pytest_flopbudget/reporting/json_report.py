@@ -29,7 +29,8 @@ JSON schema, version 2 (`"schema": "pytest-flopbudget/report"`; version 1 baseli
         "modules": [{"name": str, "type": str, "calls": int, "macs": int, "flops": int,
                      "params": int}, ...],                # the module tree, costliest first
         "modules_left_out": int,                          # modules past the first 200, not listed
-        "ops": {"aten.addmm": {"calls": int, "macs": int, "flops": int}, ...},
+        "ops": {"aten.addmm": {"calls": int, "macs": int, "flops": int,
+                               "bytes_moved": int}, ...},
         "uncounted": {"aten.op": calls, ...},             # ops with no cost formula
         "fingerprint": "4abaddb81721"                     # of the cost formulas it counted with
         "module_budgets": {"backbone": {"limits": {"flops": int, ...},
@@ -122,7 +123,9 @@ def row_detail(row: TestRow) -> dict[str, Any]:
             for n, t, c, m, f, p in row.tree
         ],
         "modules_left_out": row.tree_left_out,
-        "ops": {n: {"calls": c, "macs": m, "flops": f} for n, c, m, f in row.ops},
+        "ops": {
+            n: {"calls": c, "macs": m, "flops": f, "bytes_moved": b} for n, c, m, f, b in row.ops
+        },
         "uncounted": dict(row.uncounted),
         "fingerprint": row.fingerprint,
     }
