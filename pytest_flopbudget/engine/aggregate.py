@@ -58,9 +58,8 @@ def build_profile(
             row[2 * phase] += macs
             row[2 * phase + 1] += other
             row[4] += moved
-    (forward_macs, forward_other, forward_bytes), (backward_macs, backward_other, backward_bytes) = (
-        phase_totals
-    )
+    forward_macs, forward_other, forward_bytes = phase_totals[FORWARD]
+    backward_macs, backward_other, backward_bytes = phase_totals[BACKWARD]
     macs = forward_macs + backward_macs
     other = forward_other + backward_other
     counts = count_params(tracker.roots, sparse.nonzero)
