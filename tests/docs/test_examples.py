@@ -116,7 +116,9 @@ def test_readme_quick_start_is_the_tested_docs_example():
 
 @pytest.fixture
 def tiny_project(pytester: pytest.Pytester) -> pytest.Pytester:
-    pytester.makepyprojecttoml('[project]\nname = "demo"\nversion = "0"\n')
+    # written as an editor writes it, with a final newline (pytester's makepyprojecttoml strips
+    # it, and an update keeps a file's final newlines as they were)
+    (pytester.path / "pyproject.toml").write_text('[project]\nname = "demo"\nversion = "0"\n')
     tests = pytester.mkdir("tests")
     (tests / "test_tiny_net.py").write_text((EXAMPLES / "test_tiny_net.py").read_text())
     return pytester
