@@ -94,9 +94,7 @@ def trilinear_calls(draw):
     dims = draw(st.integers(2, 4))
     holders = [draw(st.sets(st.sampled_from(range(3)), min_size=1)) for _ in range(dims)]
     sizes = [draw(st.integers(1, 3)) for _ in range(dims)]
-    inputs = [
-        torch.randn([sizes[d] for d in range(dims) if j in holders[d]]) for j in range(3)
-    ]
+    inputs = [torch.randn([sizes[d] for d in range(dims) if j in holders[d]]) for j in range(3)]
     expands = [[d for d in range(dims) if j not in holders[d]] for j in range(3)]
     sumdim = sorted(draw(st.sets(st.sampled_from(range(dims)))))
     unroll_dim = draw(st.integers(0, dims - 1))

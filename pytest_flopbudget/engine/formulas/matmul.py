@@ -166,7 +166,6 @@ def _euclidean_dist(args, kwargs, out) -> Cost:
     return Cost(macs, 3 * x1.numel() + 2 * x2.numel() + 2 * out.numel())
 
 
-
 # ---- the trilinear form (nn.Bilinear) ----------------------------------------------------------
 
 
@@ -227,10 +226,16 @@ def _trilinear(args, kwargs, out) -> Cost:
     second, buf, _, i3_whole = _sumproduct_pair(
         buf, slices[2], [d for d in summed if d not in expand[2]]
     )
-    uses = [steps * cost.macs // t.numel() for cost, t in ((first, i1), (first, i2), (second, i3))]
+    # each element of an input met whole by a bmm takes part in (its MACs) / (its elements)
+    first_uses = tuple(
+        (t, steps * first.macs // t.numel())
+        for t, whole in ((i1, i1_whole), (i2, i2_whole))
+        if whole
+    )
+    second_uses = ((i3, steps * second.macs // i3.numel()),) if i3_whole else ()
     return Cost(
         steps * (first.macs + second.macs),
         steps * (first.other_flops + second.other_flops + prod(buf)),
-        tuple((t, n) for t, n, whole in ((i1, uses[0], i1_whole), (i2, uses[1], i2_whole)) if whole),
-        ((i3, uses[2]),) if i3_whole else (),
+        first_uses,
+        second_uses,
     )
