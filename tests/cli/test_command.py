@@ -266,6 +266,20 @@ def test_a_torchscript_archive_has_exact_totals_and_all_work_on_the_root(capsys,
     assert "a (Linear)" not in out
 
 
+def test_a_scripted_sequential_is_counted(capsys, tmp_path):
+    """The issue's file: a scripted Sequential has a Python ``__len__`` besides its methods."""
+    path = tmp_path / "seq.pt"
+    torch.jit.save(torch.jit.script(nn.Sequential(nn.Linear(4, 4))), str(path))
+    entry = run_json(capsys, path, "--input-shape", "2,4")
+    # 2·4·4 MACs, 2 FLOPs each + 2·4 bias adds; 4·4 weights + 4 biases
+    assert entry["totals"]["macs"] == 2 * 4 * 4
+    assert entry["totals"]["flops"] == 2 * (2 * 4 * 4) + 2 * 4
+    assert entry["totals"]["params"] == 4 * 4 + 4
+    code, out, err = run(capsys, path, "--input-shape", "2,4")
+    assert (code, err) == (0, "")
+    assert out.startswith(f"{path} (TorchScript archive)")
+
+
 def test_a_torchscript_archive_on_meta(capsys, tmp_path):
     model = mlp().eval()
     path = tmp_path / "model.pt"
