@@ -596,6 +596,20 @@ def test_an_import_spec_that_does_not_resolve(capsys, spec, message):
     assert bad_input(capsys, spec, "--input-shape", "4,10").startswith(message)
 
 
+@pytest.mark.parametrize(
+    ("argv", "what"),
+    [
+        (["", "--input-shape", "4,10"], "MODEL"),
+        ([SPEC, "--arch", ""], "--arch"),
+        ([SPEC, "--input-shape", "4,10", "--print-budget", "--test-id", ""], "--test-id"),
+    ],
+)
+def test_an_empty_argument_says_a_variable_is_probably_unset(capsys, argv, what):
+    """``flopbudget "$MODEL"`` with MODEL unset: not "is a directory" (an empty path is ".")."""
+    message = bad_input(capsys, *argv)
+    assert message == f"{what} is empty: an environment variable in it is probably unset"
+
+
 def test_an_arch_the_state_dict_does_not_fit(capsys, tmp_path):
     path = tmp_path / "state.pt"
     torch.save(mlp().state_dict(), path)
