@@ -85,7 +85,8 @@ def diff_lines(base: dict, new: dict, threshold: float | None) -> tuple[list[str
     past = f" past {format_delta(threshold)}" if threshold is not None else ""
     labels = {"grew": f"grew{past}", "unchanged": "unchanged (not shown)"}
     parts = [f"{n} {labels.get(s, s)}" for s, n in counts.items() if n]
-    lines.append(f"{len(diffs)} tests: " + (", ".join(parts) if parts else "none"))
+    tests = "1 test" if len(diffs) == 1 else f"{len(diffs)} tests"
+    lines.append(f"{tests}: " + (", ".join(parts) if parts else "none"))
     return lines, counts["grew"] > 0
 
 
