@@ -12,6 +12,7 @@ from collections.abc import Mapping
 __all__ = [
     "calls_listed",
     "columns",
+    "empty_path",
     "format_delta",
     "human",
     "prefix",
@@ -73,6 +74,12 @@ def suggest(key: str, candidates: list[str]) -> str:
 
     close = difflib.get_close_matches(str(key), candidates, n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def empty_path(what: str) -> str:
+    """The message for a path given as nothing, most often a shell variable that is not set:
+    ``--flop-report=markdown:"$GITHUB_STEP_SUMMARY"`` outside GitHub Actions."""
+    return f"{what} is empty: an environment variable in it is probably unset"
 
 
 def shown(value: object) -> str:

@@ -165,14 +165,14 @@ def _grown(
 def _growth_message(
     quantity: str, now: int | None, before: int | None, allowed: float, against: str
 ) -> str:
-    """``FLOPs grew +20.0% over the last run: 1.00K FLOPs -> 1.20K FLOPs (allowed +5.0%)``."""
+    """``FLOPs grew +20.0% over the last run: 1.00K FLOPs → 1.20K FLOPs (allowed +5.0%)``."""
     over = "last run" if against == "last" else against
     unit = by_name[quantity].unit
     label = unit or quantity  # "FLOPs grew", "params grew"
     grown = relative_change(now, before)
     return (
         f"{label} grew {format_delta(grown)} over the {over}: "
-        f"{human(before, unit)} -> {human(now, unit)} (allowed {format_delta(allowed)})"
+        f"{human(before, unit)} → {human(now, unit)} (allowed {format_delta(allowed)})"
     )
 
 

@@ -3,6 +3,7 @@
     flopbudget MODEL --input-shape 1,3,224,224 [--input-shape ...] [--dtype float32] [--meta]
                [--count all|matmul] [--depth N] [--json | --print-budget] [--strict]
     flopbudget diff BASE.json NEW.json [--fail-on-increase PCT]   (see pytest_flopbudget.diff)
+    flopbudget --version
 
 MODEL is an import spec ``package.module:attr``, a TorchScript archive, a ``torch.export``
 program, a pickled whole module (loaded only with ``--trust-pickle``) or a ``state_dict`` file
@@ -41,6 +42,7 @@ __all__ = [
     "PROFILE_SCHEMA_VERSION",
     "BadInput",
     "main",
+    "version",
 ]
 
 EXIT_OK = 0
@@ -75,6 +77,20 @@ def _positive(text: str) -> int:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def version() -> str:
+    """The installed distribution's version, the one pytest's header and the JSON report show
+    (the package's own ``__version__`` where it runs uninstalled, from a checkout)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("pytest-flopbudget")
+    except PackageNotFoundError:
+        from pytest_flopbudget import __version__
+
+        return __version__
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="flopbudget",
@@ -88,6 +104,9 @@ def _parser() -> argparse.ArgumentParser:
             "To compare two JSON reports: flopbudget diff BASE.json NEW.json "
             "[--fail-on-increase PCT]."
         ),
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"flopbudget {version()}", help="print the version"
     )
     parser.add_argument("model", metavar="MODEL", help="what to count (see below)")
     parser.add_argument(

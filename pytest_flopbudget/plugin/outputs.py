@@ -14,6 +14,7 @@ from pytest_flopbudget.plugin.options import full_run, report_path
 
 if TYPE_CHECKING:
     from pytest_flopbudget.budgets.verdict import TestRow
+    from pytest_flopbudget.reporting.deltas import WhyItChanged
     from pytest_flopbudget.reporting.formats import Run
 
 __all__ = ["finish", "module_changes", "terminal_summary"]
@@ -39,19 +40,16 @@ def gone(session: Session) -> list[str]:
     return sorted(set(session.earlier.previous) - set(session.collected))
 
 
-def module_changes(session: Session, row: TestRow) -> list[str]:
-    """The lines naming the modules whose FLOPs changed most against the earlier run."""
+def module_changes(session: Session, row: TestRow) -> WhyItChanged | None:
+    """The modules that explain the test's FLOP change against the earlier run."""
     before = session.earlier.details.get(row.nodeid)
     if before is None:
-        return []
-    from pytest_flopbudget.reporting.deltas import change_lines
+        return None
+    from pytest_flopbudget.reporting.deltas import WhyItChanged
     from pytest_flopbudget.reporting.deltas import module_changes as changes
     from pytest_flopbudget.reporting.json_report import row_detail
 
-    found = change_lines(changes(before, row_detail(row)))
-    if not found:
-        return []
-    return [f"FLOPs by module against {session.earlier.over()}:", *(f"  {x}" for x in found)]
+    return WhyItChanged(session.earlier.over(), changes(before, row_detail(row)))
 
 
 def finish(session: Session, pytest_session: pytest.Session) -> None:

@@ -6,7 +6,7 @@ baseline's path, when it was made, its commit; the threshold), a line when the b
 with another torch, plugin version, convention or formulas, then the table of the failing and
 changed tests (unchanged ones only as a count; tests whose set of ops changed are marked †), the
 ops with no cost formula, a collapsible `<details>` per failing or grown test with the modules
-whose FLOPs changed most, and the gone tests. It is capped (rows, gone tests, details; and at
+that explain its FLOP change, and the gone tests. It is capped (rows, gone tests, details; and at
 GitHub's 1 MiB step-summary limit as a whole), with a count of what was left out.
 """
 
@@ -19,6 +19,7 @@ from pytest_flopbudget.budgets.verdict import TestRow, status, status_label
 from pytest_flopbudget.reporting.deltas import (
     change_lines,
     counter_note,
+    heading,
     module_changes,
     ops_change,
     ops_change_text,
@@ -210,8 +211,8 @@ def markdown_report(
         grown = (relative_change(row.flops, (previous.get(row.nodeid) or {}).get("flops")) or 0) > 0
         if row.nodeid not in details or not (_base(statuses[row.nodeid]) in failing or grown):
             continue
-        found = change_lines(module_changes(details[row.nodeid], row_detail(row)))
-        if not found:
+        changes = module_changes(details[row.nodeid], row_detail(row))
+        if changes.comparable and not changes.changes:
             continue
         if blocks == MARKDOWN_DETAILS:
             lines += ["", "(more tests changed: see `flopbudget diff` on the JSON reports)"]
@@ -219,10 +220,9 @@ def markdown_report(
         blocks += 1
         lines += [
             "",
-            f"<details><summary><code>{row.nodeid}</code>: FLOPs by module against {compared}"
-            "</summary>",
+            f"<details><summary><code>{row.nodeid}</code>: {heading(changes, compared)}</summary>",
             "",
-            *(f"- `{line}`" for line in found),
+            *(f"- `{line}`" for line in change_lines(changes)),
             "",
             "</details>",
         ]

@@ -11,6 +11,7 @@ from typing import Any
 from pytest_flopbudget.budgets.quantities import TABLE
 from pytest_flopbudget.budgets.verdict import STATUSES, TestRow, status, status_label
 from pytest_flopbudget.engine.profile import module_label, op_table
+from pytest_flopbudget.reporting.deltas import WhyItChanged
 from pytest_flopbudget.text import columns, format_delta, human, relative_change, share
 
 __all__ = [
@@ -29,10 +30,10 @@ FOLD_AFTER = 8  # children shown per module in the detailed tree; the rest fold 
 PLAIN_COLUMNS = sorted((q for q in TABLE if q.column), key=lambda q: q.verbose)
 
 
-def failure_text(row: TestRow, changes: Sequence[str] = ()) -> str:
-    """One line per exceeded limit (and the strict line), then `changes` (the modules whose
-    FLOPs changed most against the baseline or last run), the costliest modules and any
-    uncounted ops."""
+def failure_text(row: TestRow, why: WhyItChanged | None = None) -> str:
+    """One line per exceeded limit (and the strict line), then `why` (the modules that explain
+    the FLOP change against the baseline or last run), the costliest modules besides those and
+    any uncounted ops."""
     lines = list(row.failure_lines)
     over_modules = [
         entry["sources"][quantity]
@@ -41,12 +42,16 @@ def failure_text(row: TestRow, changes: Sequence[str] = ()) -> str:
     ]
     if row.violated_limits or over_modules:
         lines.append("(" + "; ".join([*row.violated_limits, *over_modules]) + ")")
-    if changes:
-        lines += ["", *changes]
-    if row.top_modules:
-        lines += ["", f"top modules by FLOPs ({row.count} convention):"]
-        width = max(len(f"{name} ({kind})") for name, kind, _ in row.top_modules)
-        for name, kind, flops in row.top_modules:
+    explained = why.lines() if why is not None else []
+    if explained:
+        lines += ["", *explained]
+    named = why.names if explained and why is not None else set()
+    top = [module for module in row.top_modules if module[0] not in named]
+    if top:
+        besides = ", besides those above" if len(top) < len(row.top_modules) else ""
+        lines += ["", f"top modules by FLOPs ({row.count} convention{besides}):"]
+        width = max(len(f"{name} ({kind})") for name, kind, _ in top)
+        for name, kind, flops in top:
             share = f"{100 * flops / row.flops:5.1f}%" if row.flops else ""
             lines.append(f"  {f'{name} ({kind})':<{width}}  {human(flops, 'FLOPs'):>12}  {share}")
     if row.uncounted and not row.strict_failure:  # the strict line names them already

@@ -79,7 +79,7 @@ def test_growth_past_the_threshold_names_the_quantity_and_the_change():
     row = verdict("t.py::t", "t.py:1", [profile], Budget(), previous=previous, fail_on_increase=0.1)
     assert row.grown == ["flops"]  # 54 / 45 - 1 = +20.0%; params unchanged
     assert row.violations == [
-        "FLOPs grew +20.0% over the last run: 45 FLOPs -> 54 FLOPs (allowed +10.0%)"
+        "FLOPs grew +20.0% over the last run: 45 FLOPs → 54 FLOPs (allowed +10.0%)"
     ]
     assert status_label(row, previous) == "grew:flops"
 

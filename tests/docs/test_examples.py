@@ -211,8 +211,8 @@ def test_pull_request_example_numbers_follow_from_the_model():
     assert (main_params, pr_params) == (13_130, 17_290)
     failure = (EXAMPLES / "pull_request" / "failure.txt").read_text()
     assert f"FLOP budget exceeded: 1.11 MFLOPs > 1.00 MFLOPs ({pct(pr, 1e6)})" in failure
-    assert f"FLOPs grew {pct(pr, main)} over the baseline: 840 KFLOPs -> 1.11 MFLOPs" in failure
-    assert f"params grew {pct(pr_params, main_params)} over the baseline: 13.1K -> 17.3K" in failure
+    assert f"FLOPs grew {pct(pr, main)} over the baseline: 840 KFLOPs → 1.11 MFLOPs" in failure
+    assert f"params grew {pct(pr_params, main_params)} over the baseline: 13.1K → 17.3K" in failure
     assert f"over:flops {si(pr)} 1.00M {pct(pr, 1e6)} {pct(pr, main)} 17.3K 17.3K" in squeezed(
         failure
     )

@@ -117,15 +117,13 @@ def test_markdown_shows_module_deltas_in_a_details_block_per_grown_test(pytester
     )
     result.assert_outcomes(passed=3, failed=2)
     text = (pytester.path / "pr.md").read_text(encoding="utf-8")
+    heading, *modules = module_lines(3, 4, "the baseline")
     for name in ("test_grows", "test_over"):
-        summary = (
-            f"<details><summary><code>test_x.py::{name}</code>: FLOPs by module against the "
-            "baseline</summary>"
-        )
+        summary = f"<details><summary><code>test_x.py::{name}</code>: {heading}</summary>"
         assert summary in text
         block = text[text.index(summary) :]
         block = block[: block.index("</details>")]
-        assert block.splitlines()[2:4] == [f"- `{line}`" for line in module_lines(3, 4)]
+        assert block.splitlines()[2:] == [f"- `{line.strip()}`" for line in modules] + [""]
     assert "<code>test_x.py::test_same</code>" not in text  # unchanged: no block
 
 
