@@ -57,6 +57,13 @@ def _out_of_place_is_pointwise(func: torch._ops.OpOverload, name: str) -> bool:
     return overload is not None and torch.Tag.pointwise in overload.tags
 
 
+def _moves_no_data(func: torch._ops.OpOverload) -> bool:
+    """A view (its schema returns an alias of an input: `view`, `squeeze`, `t`) or an in-place
+    view, tagged so (`squeeze_`, `unsqueeze_`, `t_`, `resize_`, `resize_as_`, `set_`): it
+    changes a tensor's shape or strides and computes nothing, so it costs 0 by rule."""
+    return func.is_view or torch.Tag.inplace_view in func.tags
+
+
 def _is_composite(func: torch._ops.OpOverload) -> bool:
     """An op made of other ops (`linear`, `matmul`, `conv2d`, `layer_norm`, `dropout`, `lstm`,
     `scaled_dot_product_attention`, …): a CompositeImplicitAutograd kernel and no kernel of its
@@ -78,8 +85,9 @@ def classify(func: torch._ops.OpOverload, registry: Registry) -> Any:
     formula for a composite op, which no_grad never reaches, is not used). The registry is asked
     next (by overload, packet, then an in-place op's out-of-place packet); an op outside the aten
     namespace is priced only there, by its full name, so it never takes the formula of an aten
-    op that shares its bare name. Then views are free, `_foreach_*` and pointwise-tagged ops
-    cost per element, and ops only torch's own registry knows get its count."""
+    op that shares its bare name. Then views and in-place views are free by rule (whatever their
+    namespace), `_foreach_*` and pointwise-tagged ops cost per element, and ops only torch's own
+    registry knows get its count."""
     name = normalized_op_name(func.overloadpacket.__name__)
     entry = registry.lookup(
         func.name(), func.overloadpacket._qualified_op_name, f"{func.namespace}::{name}"
@@ -95,10 +103,10 @@ def classify(func: torch._ops.OpOverload, registry: Registry) -> Any:
         return DECOMPOSE
     if entry is not None:
         return ZERO if entry.formula is zero_cost else entry.formula
+    if _moves_no_data(func):
+        return ZERO
     if func.namespace != "aten":
         return UNKNOWN
-    if func.is_view:
-        return ZERO
     if name.startswith(FOREACH_PREFIX):
         return FOREACH_COST
     if torch.Tag.pointwise in func.tags or _out_of_place_is_pointwise(func, name):
