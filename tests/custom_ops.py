@@ -15,3 +15,9 @@ FBTEST.impl("nocost", lambda x: x * 2, "CompositeExplicitAutograd")
 FBTEST.define("nocost_too(Tensor x) -> Tensor")
 FBTEST.impl("nocost_too", lambda x: x + 1, "CompositeExplicitAutograd")
 NOCOST = "fbtest.nocost"
+
+# mylib::opaque stands for a kernel with no formula inside a module that a module-cost hook
+# prices as a unit (tests/extensions/test_conftest_and_entry_points.py).
+MYLIB = torch.library.Library("mylib", "DEF")
+MYLIB.define("opaque(Tensor x) -> Tensor")
+MYLIB.impl("opaque", lambda x: x * 3, "CompositeExplicitAutograd")

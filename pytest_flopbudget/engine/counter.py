@@ -82,7 +82,7 @@ class Counter(TorchDispatchMode):
         if registry is None:  # Counter used directly: the registry a count would use now
             registry, module_cost = current()
         self.registry, self.module_cost = registry, module_cost
-        self.held: list[list[tuple[str, ScopeKey, Cost]]] = []
+        self.held: list[list[tuple[str, ScopeKey, Cost | None]]] = []
         self.count = count
         self.track_backward = track_backward
         self.only_modules = only_modules
@@ -115,8 +115,9 @@ class Counter(TorchDispatchMode):
         self.tracker.exit(module, output)
 
     def _price_module(self, module: torch.nn.Module, args: Any, output: Any, held: list) -> None:
-        """The module-cost hook's Cost stands for the ops held while the module ran; without
-        one (None, or a hook that failed) the held ops are counted as they are."""
+        """The module-cost hook's Cost stands for the ops held while the module ran, those with
+        no cost included; without one (None, or a hook that failed) the held ops are counted,
+        or listed as uncounted, as they are."""
         label = f"{type(module).__name__} (module cost)"
         try:
             cost = self.module_cost(module=module, args=args, output=output)
@@ -152,15 +153,16 @@ class Counter(TorchDispatchMode):
         if self.only_modules and not key[0]:
             return out
         if cost_of is UNKNOWN:
-            self.uncounted[name] += 1
+            self._record(name, key, None)
             return out
         try:
             cost = cost_of(args, kwargs, out)
         except Exception as error:  # a formula that cannot read these arguments: say so
-            self.uncounted[f"{name} (formula failed: {_one_line(error)})"] += 1
+            self._record(f"{name} (formula failed: {_one_line(error)})", key, None)
             return out
         if not isinstance(cost, Cost):
-            self.uncounted[f"{name} (formula returned {type(cost).__name__}, not a Cost)"] += 1
+            reason = f"formula returned {type(cost).__name__}, not a Cost"
+            self._record(f"{name} ({reason})", key, None)
             return out
         self._record(name, key, cost)
         return out
@@ -174,10 +176,13 @@ class Counter(TorchDispatchMode):
         finally:
             TorchDispatchMode.__exit__(self, None, None, None)
 
-    def _record(self, name: str, key: ScopeKey, cost: Cost) -> None:
-        """Add a cost, or hold it while a module that a module-cost hook may price runs."""
+    def _record(self, name: str, key: ScopeKey, cost: Cost | None) -> None:
+        """Add a cost (None: list `name` as uncounted), or hold it while a module that a
+        module-cost hook may price runs: a Cost for the module stands for both kinds."""
         if self.held:
             self.held[-1].append((name, key, cost))
+        elif cost is None:
+            self.uncounted[name] += 1
         else:
             self._add(name, key, cost)
 

@@ -179,6 +179,53 @@ def test_a_module_cost_hook_replaces_its_modules_inner_ops(project):
     assert row_of(result, "test_net.py::test_net")["FLOPs"] == str(2 * 100 + 7 + LINEAR)
 
 
+def test_a_module_cost_hook_prices_a_custom_op_inside_it_and_lists_nothing(pytester):
+    """A module wrapping mylib::opaque (no formula; tests/custom_ops.py), priced by a conftest
+    hook at 3 FLOPs per element: the op inside is neither priced nor listed, so strict passes."""
+    pytester.makeconftest(
+        """
+        from pytest_flopbudget import Cost
+
+        def pytest_flopbudget_module_cost(module, args, output):
+            if type(module).__name__ == "OpaqueKernel":
+                return Cost(other_flops=3 * output.numel())
+            return None
+        """
+    )
+    pytester.makepyfile(
+        test_opaque=f"""
+        import pytest, torch
+        from torch import nn
+
+        class OpaqueKernel(nn.Module):
+            def forward(self, x):
+                return torch.ops.mylib.opaque(x)
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.kernel = OpaqueKernel()
+                self.head = nn.Linear({D}, {D})
+
+            def forward(self, x):
+                return self.head(self.kernel(x))
+
+        @pytest.mark.flop_budget(max_flops=10**9, strict=True)
+        def test_strict():
+            Net()(torch.randn({B}, {D}))
+
+        def test_profile(flop_budget):
+            result = flop_budget.profile(Net(), torch.randn({B}, {D}), strict=True)
+            assert result.uncounted == {{}}
+            assert result.flops == {3 * B * D + LINEAR}
+            assert result.modules["kernel"].flops == {3 * B * D}
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+    assert row_of(result, "test_opaque.py::test_strict")["FLOPs"] == str(3 * B * D + LINEAR)
+
+
 def test_a_formula_that_raises_is_named_and_fails_under_strict(project):
     project.makeconftest(
         """
