@@ -19,7 +19,14 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from pytest_flopbudget.engine.aggregate import BACKWARD, FORWARD, ScopeKey, build_profile
-from pytest_flopbudget.engine.classify import COMPOSITE, DECOMPOSE, UNKNOWN, ZERO, handler
+from pytest_flopbudget.engine.classify import (
+    COMPOSITE,
+    DECOMPOSE,
+    UNKNOWN,
+    ZERO,
+    handler,
+    warn_unused_formulas,
+)
 from pytest_flopbudget.engine.conventions import COUNT_CONVENTIONS
 from pytest_flopbudget.engine.cost import Cost
 from pytest_flopbudget.engine.formulas import INTEGER_MATMULS
@@ -81,6 +88,7 @@ class Counter(TorchDispatchMode):
         super().__init__()
         if registry is None:  # Counter used directly: the registry a count would use now
             registry, module_cost = current()
+        warn_unused_formulas(registry)
         self.registry, self.module_cost = registry, module_cost
         self.held: list[list[tuple[str, ScopeKey, Cost | None]]] = []
         self.count = count

@@ -226,6 +226,32 @@ def test_a_module_cost_hook_prices_a_custom_op_inside_it_and_lists_nothing(pytes
     assert row_of(result, "test_opaque.py::test_strict")["FLOPs"] == str(3 * B * D + LINEAR)
 
 
+def test_a_conftest_formula_for_a_composite_op_is_reported_in_the_warnings_summary(project):
+    project.makeconftest(
+        """
+        from pytest_flopbudget import Cost
+
+        def pytest_flopbudget_formulas():
+            return {"aten::linear": lambda args, kwargs, out: Cost(macs=1)}
+        """
+    )
+    project.makepyfile(
+        test_linear=f"""
+        import pytest, torch
+
+        @pytest.mark.flop_budget(max_flops=10**9)
+        def test_linear():
+            torch.nn.Linear({D}, {D})(torch.randn({B}, {D}))
+        """
+    )
+    result = project.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, warnings=1)
+    result.stdout.fnmatch_lines(
+        [f"*UserWarning: the formula for aten::linear from conftest {project.path}*not used*"]
+    )
+    assert row_of(result, "test_linear.py::test_linear")["FLOPs"] == str(LINEAR)
+
+
 def test_a_formula_that_raises_is_named_and_fails_under_strict(project):
     project.makeconftest(
         """
