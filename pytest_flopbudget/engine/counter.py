@@ -35,7 +35,7 @@ from pytest_flopbudget.engine.profile import OTHER_THREAD, Profile
 from pytest_flopbudget.engine.registry import Registry, current
 from pytest_flopbudget.engine.sparsity import SparseWeights
 from pytest_flopbudget.engine.tracking import ModuleTracker
-from pytest_flopbudget.text import calls_listed
+from pytest_flopbudget.text import calls_listed, teach_hint
 
 __all__ = ["Counter", "Counting", "UncountedOpsError", "counting", "profile"]
 
@@ -253,13 +253,22 @@ def _name_of(model: Any) -> str:
     return getattr(model, "__qualname__", None) or type(model).__name__
 
 
+# how to teach the counter an op from Python (a `text.teach_hint` template)
+PYTHON_HINT = (
+    'with formulas={mapping} (this call), @pytest_flopbudget.register_formula("{op}") (the '
+    "process) or pytest_flopbudget_formulas() in conftest.py (its tests)"
+)
+
+
 def _raise_if_uncounted(result: Profile) -> None:
     if result.uncounted:
         listed = calls_listed(result.uncounted)
+        hint = teach_hint(result.uncounted, PYTHON_HINT)
         raise UncountedOpsError(
             f"strict=True: {len(result.uncounted)} op(s) of {result.model_name} produced "
             f"floating-point output but have no cost formula, so their FLOPs would be 0: "
-            f"{listed}. Pass strict=False to count the rest and list these in profile.uncounted."
+            f"{listed}{f'; {hint}' if hint else ''}. Pass strict=False to count the rest and "
+            "list these in profile.uncounted."
         )
 
 

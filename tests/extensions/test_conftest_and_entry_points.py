@@ -280,8 +280,8 @@ def test_a_formula_that_raises_is_named_and_fails_under_strict(project):
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
         [
-            "*strict: 1 op has no cost formula: fbplug.scaled_gelu (formula failed: "
-            "ZeroDivisionError: division by zero) (1 call)*"
+            "*strict: 1 op has no cost formula: fbplug::scaled_gelu (formula failed: "
+            "ZeroDivisionError: division by zero) (1 call)"
         ]
     )
     assert "INTERNALERROR" not in result.stdout.str()
