@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_flopbudget.budgets.check import Budget, check
 from pytest_flopbudget.budgets.modules import check_modules
 from pytest_flopbudget.budgets.quantities import by_name, combine
-from pytest_flopbudget.text import calls_listed, format_delta, human, relative_change
+from pytest_flopbudget.text import calls_listed, format_delta, human, relative_change, teach_hint
 
 if TYPE_CHECKING:
     from pytest_flopbudget.engine.profile import Profile
@@ -176,11 +176,19 @@ def _growth_message(
     )
 
 
-def strict_message(uncounted: Mapping[str, int]) -> str:
-    """``strict: 2 ops have no cost formula: aten.foo (3 calls), aten.bar (1 call)``."""
+# how to teach the counter an op under pytest: the conftest hook (a `text.teach_hint` template)
+CONFTEST_HINT = "in conftest.py: def pytest_flopbudget_formulas(): return {mapping}"
+
+
+def strict_message(uncounted: Mapping[str, int], how: str = CONFTEST_HINT) -> str:
+    """``strict: 2 ops have no cost formula: mylib::foo (3 calls), mylib::bar (1 call); teach
+    them in conftest.py: def pytest_flopbudget_formulas(): return {"mylib::foo": formula, ...}``:
+    each op by the name a formula is registered under, then how to teach the counter (`how`,
+    see `text.teach_hint`; left out when each op listed has a formula, which failed)."""
     listed = calls_listed(uncounted)
     ops = "1 op has" if len(uncounted) == 1 else f"{len(uncounted)} ops have"
-    return f"strict: {ops} no cost formula: {listed}"
+    hint = teach_hint(uncounted, how)
+    return f"strict: {ops} no cost formula: {listed}" + (f"; {hint}" if hint else "")
 
 
 def verdict(

@@ -33,6 +33,12 @@ from pytest_flopbudget.cli.count import DTYPES, PROFILE_SCHEMA, PROFILE_SCHEMA_V
 from pytest_flopbudget.cli.sources import BadInput, one_line
 from pytest_flopbudget.engine.registry import ExtensionError
 
+# how to teach the command an op (a `text.teach_hint` template): it reads no conftest.py
+CLI_HINT = (
+    'with @pytest_flopbudget.register_formula("{op}") where the model is defined, or with '
+    "pytest_flopbudget_formulas() in an installed package (entry point group pytest_flopbudget)"
+)
+
 __all__ = [
     "EXIT_BAD_INPUT",
     "EXIT_INTERNAL_ERROR",
@@ -214,6 +220,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return EXIT_INTERNAL_ERROR
     if args.strict and uncounted:
-        print(f"flopbudget: {strict_message(uncounted)}", file=sys.stderr)
+        print(f"flopbudget: {strict_message(uncounted, CLI_HINT)}", file=sys.stderr)
         return EXIT_UNCOUNTED
     return EXIT_OK

@@ -19,7 +19,14 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from pytest_flopbudget.engine.aggregate import BACKWARD, FORWARD, ScopeKey, build_profile
-from pytest_flopbudget.engine.classify import COMPOSITE, DECOMPOSE, UNKNOWN, ZERO, handler
+from pytest_flopbudget.engine.classify import (
+    COMPOSITE,
+    DECOMPOSE,
+    UNKNOWN,
+    ZERO,
+    handler,
+    warn_unused_formulas,
+)
 from pytest_flopbudget.engine.conventions import COUNT_CONVENTIONS
 from pytest_flopbudget.engine.cost import Cost
 from pytest_flopbudget.engine.formulas import INTEGER_MATMULS
@@ -28,7 +35,7 @@ from pytest_flopbudget.engine.profile import OTHER_THREAD, Profile
 from pytest_flopbudget.engine.registry import Registry, current
 from pytest_flopbudget.engine.sparsity import SparseWeights
 from pytest_flopbudget.engine.tracking import ModuleTracker
-from pytest_flopbudget.text import calls_listed
+from pytest_flopbudget.text import calls_listed, teach_hint
 
 __all__ = ["Counter", "Counting", "UncountedOpsError", "counting", "profile"]
 
@@ -81,8 +88,9 @@ class Counter(TorchDispatchMode):
         super().__init__()
         if registry is None:  # Counter used directly: the registry a count would use now
             registry, module_cost = current()
+        warn_unused_formulas(registry)
         self.registry, self.module_cost = registry, module_cost
-        self.held: list[list[tuple[str, ScopeKey, Cost]]] = []
+        self.held: list[list[tuple[str, ScopeKey, Cost | None]]] = []
         self.count = count
         self.track_backward = track_backward
         self.only_modules = only_modules
@@ -115,8 +123,9 @@ class Counter(TorchDispatchMode):
         self.tracker.exit(module, output)
 
     def _price_module(self, module: torch.nn.Module, args: Any, output: Any, held: list) -> None:
-        """The module-cost hook's Cost stands for the ops held while the module ran; without
-        one (None, or a hook that failed) the held ops are counted as they are."""
+        """The module-cost hook's Cost stands for the ops held while the module ran, those with
+        no cost included; without one (None, or a hook that failed) the held ops are counted,
+        or listed as uncounted, as they are."""
         label = f"{type(module).__name__} (module cost)"
         try:
             cost = self.module_cost(module=module, args=args, output=output)
@@ -152,15 +161,16 @@ class Counter(TorchDispatchMode):
         if self.only_modules and not key[0]:
             return out
         if cost_of is UNKNOWN:
-            self.uncounted[name] += 1
+            self._record(name, key, None)
             return out
         try:
             cost = cost_of(args, kwargs, out)
         except Exception as error:  # a formula that cannot read these arguments: say so
-            self.uncounted[f"{name} (formula failed: {_one_line(error)})"] += 1
+            self._record(f"{name} (formula failed: {_one_line(error)})", key, None)
             return out
         if not isinstance(cost, Cost):
-            self.uncounted[f"{name} (formula returned {type(cost).__name__}, not a Cost)"] += 1
+            reason = f"formula returned {type(cost).__name__}, not a Cost"
+            self._record(f"{name} ({reason})", key, None)
             return out
         self._record(name, key, cost)
         return out
@@ -174,10 +184,13 @@ class Counter(TorchDispatchMode):
         finally:
             TorchDispatchMode.__exit__(self, None, None, None)
 
-    def _record(self, name: str, key: ScopeKey, cost: Cost) -> None:
-        """Add a cost, or hold it while a module that a module-cost hook may price runs."""
+    def _record(self, name: str, key: ScopeKey, cost: Cost | None) -> None:
+        """Add a cost (None: list `name` as uncounted), or hold it while a module that a
+        module-cost hook may price runs: a Cost for the module stands for both kinds."""
         if self.held:
             self.held[-1].append((name, key, cost))
+        elif cost is None:
+            self.uncounted[name] += 1
         else:
             self._add(name, key, cost)
 
@@ -240,13 +253,22 @@ def _name_of(model: Any) -> str:
     return getattr(model, "__qualname__", None) or type(model).__name__
 
 
+# how to teach the counter an op from Python (a `text.teach_hint` template)
+PYTHON_HINT = (
+    'with formulas={mapping} (this call), @pytest_flopbudget.register_formula("{op}") (the '
+    "process) or pytest_flopbudget_formulas() in conftest.py (its tests)"
+)
+
+
 def _raise_if_uncounted(result: Profile) -> None:
     if result.uncounted:
         listed = calls_listed(result.uncounted)
+        hint = teach_hint(result.uncounted, PYTHON_HINT)
         raise UncountedOpsError(
             f"strict=True: {len(result.uncounted)} op(s) of {result.model_name} produced "
             f"floating-point output but have no cost formula, so their FLOPs would be 0: "
-            f"{listed}. Pass strict=False to count the rest and list these in profile.uncounted."
+            f"{listed}{f'; {hint}' if hint else ''}. Pass strict=False to count the rest and "
+            "list these in profile.uncounted."
         )
 
 

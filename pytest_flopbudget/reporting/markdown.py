@@ -26,7 +26,7 @@ from pytest_flopbudget.reporting.deltas import (
 )
 from pytest_flopbudget.reporting.json_report import row_detail
 from pytest_flopbudget.reporting.terminal import LOWER_BOUND
-from pytest_flopbudget.text import format_delta, human, relative_change
+from pytest_flopbudget.text import format_delta, human, op_name, relative_change
 
 __all__ = ["GONE_SHOWN", "MARKDOWN_ROWS", "capped", "markdown_report", "verdict"]
 
@@ -199,7 +199,7 @@ def markdown_report(
             f"Ops with no cost formula (these FLOPs, marked {LOWER_BOUND}, are a lower bound):",
         ]
         for row in uncounted[:MARKDOWN_ROWS]:
-            listed = ", ".join(f"`{name}` ×{calls}" for name, calls in row.uncounted.items())
+            listed = ", ".join(f"`{op_name(key)}` ×{calls}" for key, calls in row.uncounted.items())
             lines.append(f"- `{row.nodeid}`: {listed}")
         if len(uncounted) > MARKDOWN_ROWS:
             lines.append(f"- … and {len(uncounted) - MARKDOWN_ROWS} more tests")

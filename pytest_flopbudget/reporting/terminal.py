@@ -12,7 +12,14 @@ from pytest_flopbudget.budgets.quantities import TABLE
 from pytest_flopbudget.budgets.verdict import STATUSES, TestRow, status, status_label
 from pytest_flopbudget.engine.profile import module_label, op_table
 from pytest_flopbudget.reporting.deltas import WhyItChanged
-from pytest_flopbudget.text import columns, format_delta, human, relative_change, share
+from pytest_flopbudget.text import (
+    columns,
+    format_delta,
+    human,
+    relative_change,
+    share,
+    times_listed,
+)
 
 __all__ = [
     "LOWER_BOUND",
@@ -55,8 +62,7 @@ def failure_text(row: TestRow, why: WhyItChanged | None = None) -> str:
             share = f"{100 * flops / row.flops:5.1f}%" if row.flops else ""
             lines.append(f"  {f'{name} ({kind})':<{width}}  {human(flops, 'FLOPs'):>12}  {share}")
     if row.uncounted and not row.strict_failure:  # the strict line names them already
-        listed = ", ".join(f"{name} ×{calls}" for name, calls in row.uncounted.items())
-        lines += ["", f"uncounted ops (counted as 0 FLOPs): {listed}"]
+        lines += ["", f"uncounted ops (counted as 0 FLOPs): {times_listed(row.uncounted)}"]
     return "\n".join(lines)
 
 
@@ -188,8 +194,7 @@ def summary_lines(
     if verbose:
         for row in ordered:
             if row.uncounted:
-                listed = ", ".join(f"{n} ×{c}" for n, c in row.uncounted.items())
-                lines.append(f"{row.nodeid}: uncounted ops {listed}")
+                lines.append(f"{row.nodeid}: uncounted ops {times_listed(row.uncounted)}")
     return lines
 
 
@@ -253,6 +258,5 @@ def detail_lines(row: TestRow, depth: int) -> list[str]:
     if row.ops:
         lines += ["", *op_table(row.ops, row.flops)]
     if row.uncounted:
-        listed = ", ".join(f"{n} ×{c}" for n, c in row.uncounted.items())
-        lines += ["", f"uncounted ops (counted as 0 FLOPs): {listed}"]
+        lines += ["", f"uncounted ops (counted as 0 FLOPs): {times_listed(row.uncounted)}"]
     return lines

@@ -67,7 +67,7 @@ def test_failure_lists_the_top_modules_and_the_uncounted_ops(pytester):
             f"  *.b (Linear) * {FLOPS} FLOPs * 50.0%",
             "*_ test_uncounted _*",
             f"FLOP budget exceeded: {FLOPS} FLOPs > 500 FLOPs ({pct(FLOPS, 500)})",
-            "uncounted ops (counted as 0 FLOPs): aten.logcumsumexp ×1",
+            "uncounted ops (counted as 0 FLOPs): aten::logcumsumexp ×1",
         ]
     )
 

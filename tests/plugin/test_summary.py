@@ -8,7 +8,7 @@ import re
 import pytest
 
 from pytest_flopbudget.text import human
-from tests.custom_ops import NOCOST
+from tests.custom_ops import NOCOST_OP
 from tests.support import (
     FLOPS,
     LINEAR_MODELS,
@@ -371,8 +371,8 @@ def test_default_summary_marks_uncounted_tests_and_says_how_to_see_them(pytester
         "see -v, --flop-report, or set strict"
     )
     assert hint in result.outlines
-    assert f"test_x.py::test_a: uncounted ops {NOCOST} ×2" not in result.outlines
-    assert f"test_x.py::test_a: uncounted ops {NOCOST} ×2" in pytester.runpytest("-v").outlines
+    assert f"test_x.py::test_a: uncounted ops {NOCOST_OP} ×2" not in result.outlines
+    assert f"test_x.py::test_a: uncounted ops {NOCOST_OP} ×2" in pytester.runpytest("-v").outlines
     quiet = pytester.runpytest("-q").outlines
     assert "flop budget: 2 budgeted test(s): 2 ok, 1 ran ops with no cost formula" in quiet
 
