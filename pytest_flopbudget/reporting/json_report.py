@@ -10,7 +10,7 @@ JSON schema, version 2 (`"schema": "pytest-flopbudget/report"`; version 1 baseli
       "commit": "3f2a9c…" | null,                         # $GITHUB_SHA, else git rev-parse HEAD
       "plugin_version": "0.1.0", "torch_version": "2.13.0", "python_version": "3.11.7",
       "count": "all",                                     # the FLOP convention
-      "compared_with": "last run" | "baseline <path>",
+      "compared_with": "last run" | "baseline <path>" | null,   # null: no earlier run
       "tests": [{
         "nodeid": "tests/test_x.py::test_a", "location": "tests/test_x.py:12",
         "outcome": "passed" | "failed",                   # the test's call phase
@@ -161,7 +161,7 @@ def json_report(
     outcomes: Mapping[str, str],
     previous: Mapping[str, Mapping[str, Any]],
     count: str,
-    compared_with: str,
+    compared_with: str | None,
     gone: Sequence[str] = (),
     sha: str | None = None,
 ) -> dict[str, Any]:

@@ -82,8 +82,21 @@ def verdict(statuses: Sequence[str], threshold: float | None) -> str:
 
 
 def _compared_line(
-    against: str, source: str, context: Mapping[str, Any] | None, threshold: float | None
+    against: str,
+    source: str,
+    context: Mapping[str, Any] | None,
+    threshold: float | None,
+    earlier_run: bool = True,
 ) -> str:
+    """What the report compares with (`earlier_run`: whether there is a last run) and the
+    allowed growth."""
+    allowed = (
+        f"growth allowed: {format_delta(threshold)}"
+        if threshold is not None
+        else "growth not checked (no --flop-fail-on-increase)"
+    )
+    if against == "last" and not earlier_run:
+        return f"No earlier run to compare with (a first run, or pytest's cache is off); {allowed}."
     if against == "last":
         what = "the last run"
     else:
@@ -93,11 +106,6 @@ def _compared_line(
         if context and context.get("commit"):
             made.append(f"commit `{str(context['commit'])[:12]}`")
         what = f"the baseline `{source}`" + (f" ({', '.join(made)})" if made else "")
-    allowed = (
-        f"growth allowed: {format_delta(threshold)}"
-        if threshold is not None
-        else "growth not checked (no --flop-fail-on-increase)"
-    )
     return f"Compared with {what}; {allowed}."
 
 
@@ -159,7 +167,7 @@ def markdown_report(
     lines = [
         f"### {mark} FLOP budget: {outcome}",
         "",
-        _compared_line(against, source, context, threshold),
+        _compared_line(against, source, context, threshold, earlier_run=bool(previous)),
     ]
     note = counter_note(context or {}, now or {}, "baseline" if against != "last" else "last run")
     if note:
