@@ -34,8 +34,9 @@ __all__ = [
 # worst first: the order the summary sorts by
 # over: a limit exceeded; error: a module budget names no recorded module; grew: within its
 # limits but grown past --flop-fail-on-increase; uncounted: failed under strict for ops with no
-# cost formula. status_label() adds what: over:flops, over:params+module, grew:flops, ...
-STATUSES = ("over", "error", "grew", "uncounted", "no-torch-work", "new", "ok")
+# cost formula; no-module-work: nothing ran inside a module, so the marker measured nothing.
+# status_label() adds what: over:flops, over:params+module, grew:flops, ...
+STATUSES = ("over", "error", "grew", "uncounted", "no-module-work", "new", "ok")
 GROWTH_QUANTITIES = ("flops", "params")  # what fail_on_increase compares with the earlier run
 TOP_MODULES = 5
 TREE_LIMIT = 200  # modules kept per test for the reports' module tree: the costliest first
@@ -267,7 +268,7 @@ def status(row: TestRow, previous: Mapping[str, Any] | None) -> str:
     if row.strict_failure:
         return "uncounted"
     if not row.ran_torch_work:
-        return "no-torch-work"
+        return "no-module-work"
     if previous is None:
         return "new"
     return "ok"

@@ -209,8 +209,10 @@ def _warn_unmeasured(nodeid: str, row: TestRow, unseen: int) -> None:
     if not row.ran_torch_work:
         warnings.warn(
             FlopBudgetWarning(
-                f"{nodeid} is budgeted but ran no torch work through a module: "
-                "nothing was measured (call the model, or use the flop_budget fixture)"
+                f"{nodeid} is budgeted but ran no work inside a module: nothing was measured "
+                "(the marker counts what runs in a module's forward; call the model, or count a "
+                "function such as F.linear with the flop_budget fixture: "
+                "`with flop_budget.counting(): ...`)"
             ),
             stacklevel=1,
         )

@@ -15,7 +15,7 @@ JSON schema, version 2 (`"schema": "pytest-flopbudget/report"`; version 1 baseli
         "nodeid": "tests/test_x.py::test_a", "location": "tests/test_x.py:12",
         "outcome": "passed" | "failed",                   # the test's call phase
         "status": "ok" | "over:flops" | "grew:params" | ... ,  # report.status_label():
-                  # the kind (ok, over, error, grew, uncounted, new, no-torch-work), then for a
+                  # the kind (ok, over, error, grew, uncounted, new, no-module-work), then for a
                   # failure ":" and what failed it (over:flops+params, over:module, grew:flops,
                   # error:module); the same string as the terminal summary; compare the kind
                   # with status.split(":")[0]

@@ -37,7 +37,7 @@ MARKS = {
     "over": "🔴 over",
     "grew": "🟠 grew",
     "uncounted": "🟣 uncounted",
-    "no-torch-work": "⚪ no torch work",
+    "no-module-work": "⚪ no module work",
     "new": "🆕 new",
     "ok": "✅ ok",
     "error": "⛔ error",

@@ -1,4 +1,4 @@
-"""The failure of an over-budget test, a test's own failure, no torch work, and
+"""The failure of an over-budget test, a test's own failure, no work inside a module, and
 --flop-budget-disable."""
 
 from __future__ import annotations
@@ -94,29 +94,41 @@ def test_own_failure_is_kept_when_also_over_budget(pytester):
     assert "params 110 > 1" not in output
 
 
-# --- 10. a budgeted test that ran no torch work --------------------------------------------------
+# --- 10. a budgeted test that ran no work inside a module (issue 17, 16) ------------------------
+
+NO_MODULE_WORK = (
+    "FlopBudgetWarning: test_x.py::{name} is budgeted but ran no work inside a module: nothing "
+    "was measured (the marker counts what runs in a module's forward; call the model, or count a "
+    "function such as F.linear with the flop_budget fixture: `with flop_budget.counting(): ...`)"
+)
 
 
-def test_budgeted_test_without_torch_work_is_reported_and_warned(pytester):
+def test_budgeted_test_without_module_work_is_reported_and_warned_with_how_to_count(pytester):
     write_tests(
         pytester,
         LINEAR_MODELS,
         """
+        import torch.nn.functional as F
+
         @pytest.mark.flop_budget(max_flops=500)
-        def test_nothing():
-            torch.randn(100, 100) @ torch.randn(100, 100)  # torch, but through no module
+        def test_functional():
+            F.linear(x(), torch.randn(10, 10), torch.randn(10))  # torch, but in no module
+
+        @pytest.mark.flop_budget(max_flops=500)
+        def test_counted(flop_budget):
+            with flop_budget.counting():  # what the warning says to do
+                F.linear(x(), torch.randn(10, 10), torch.randn(10))
         """,
     )
     result = pytester.runpytest()
-    result.assert_outcomes(passed=1)
-    assert budget_warnings(result) == [
-        "FlopBudgetWarning: test_x.py::test_nothing is budgeted but ran no torch work through a "
-        "module: nothing was measured (call the model, or use the flop_budget fixture)"
-    ]
-    row = row_of(result, "test_x.py::test_nothing")
-    assert row["status"] == "no-torch-work"
+    result.assert_outcomes(passed=1, failed=1)  # test_counted: measured, and over 500
+    assert budget_warnings(result) == [NO_MODULE_WORK.format(name="test_functional")]
+    row = row_of(result, "test_x.py::test_functional")
+    assert row["status"] == "no-module-work"  # torch ran: not "no torch work"
     assert row["FLOPs"] == "-"  # not 0 FLOPs
     assert row["Δbudget"] == "-"
+    counted = row_of(result, "test_x.py::test_counted")
+    assert (counted["status"], counted["FLOPs"]) == ("over:flops", str(FLOPS))  # 840: F.linear
 
 
 def test_disable_measures_and_reports_but_fails_nothing(pytester):

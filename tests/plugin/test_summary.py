@@ -55,7 +55,7 @@ def test_summary_has_one_row_per_budgeted_test_the_worst_first(pytester):
     rows = summary(result)
     assert [(r["status"], r["test"]) for r in rows] == [
         ("over:flops", "test_x.py::test_over"),
-        ("no-torch-work", "test_x.py::test_nothing"),
+        ("no-module-work", "test_x.py::test_nothing"),
         ("new", "test_x.py::test_new"),
     ]
     assert list(rows[0]) == [
@@ -76,7 +76,7 @@ def test_summary_verbosity_quiet_counts_very_quiet_nothing_verbose_macs(pytester
     write_tests(pytester, LINEAR_MODELS, THREE_STATUSES)
     quiet = pytester.runpytest("-q", "-W", "ignore::pytest.PytestWarning")
     quiet.assert_outcomes(passed=2, failed=1)
-    assert "flop budget: 3 budgeted test(s): 1 over, 1 no-torch-work, 1 new" in quiet.outlines
+    assert "flop budget: 3 budgeted test(s): 1 over, 1 no-module-work, 1 new" in quiet.outlines
     assert not any(re.fullmatch(r"=+ flop budget =+", line) for line in quiet.outlines)
 
     very_quiet = pytester.runpytest("-qq", "-W", "ignore::pytest.PytestWarning")
