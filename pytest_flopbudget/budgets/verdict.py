@@ -32,11 +32,12 @@ __all__ = [
 ]
 
 # worst first: the order the summary sorts by
-# over: a limit exceeded; error: a module budget names no recorded module; grew: within its
+# failed: the test failed for its own reason (its row holds what ran before); over: a limit
+# exceeded; error: a module budget names no recorded module; grew: within its
 # limits but grown past --flop-fail-on-increase; uncounted: failed under strict for ops with no
 # cost formula; no-module-work: nothing ran inside a module, so the marker measured nothing.
 # status_label() adds what: over:flops, over:params+module, grew:flops, ...
-STATUSES = ("over", "error", "grew", "uncounted", "no-module-work", "new", "ok")
+STATUSES = ("failed", "over", "error", "grew", "uncounted", "no-module-work", "new", "ok")
 GROWTH_QUANTITIES = ("flops", "params")  # what fail_on_increase compares with the earlier run
 TOP_MODULES = 5
 TREE_LIMIT = 200  # modules kept per test for the reports' module tree: the costliest first
@@ -81,6 +82,9 @@ class TestRow:
     # {module: {"limits": {quantity: int}, "sources": {...}, "measured": {...} | None}}
     module_budgets: dict[str, dict[str, Any]] = field(default_factory=dict)
     module_errors: list[str] = field(default_factory=list)  # budgets naming no recorded module
+    # the test failed for its own reason (its call raised): the row holds what ran before the
+    # exception, and the plugin added no failure of its own
+    failed: bool = False
 
     @property
     def flops(self) -> int:
@@ -259,6 +263,8 @@ def fails(row: TestRow, *, disabled: bool = False, updating: bool = False) -> bo
 
 def status(row: TestRow, previous: Mapping[str, Any] | None) -> str:
     """The kind of outcome, one of STATUSES (what code compares; status_label() says what)."""
+    if row.failed:
+        return "failed"
     if row.violated_limits or row.exceeded:
         return "over"
     if row.module_errors:

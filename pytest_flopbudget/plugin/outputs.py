@@ -127,6 +127,9 @@ def _update(session: Session, pytest_session: pytest.Session, rows: list) -> Non
     # tomlkit only when rewriting
     from pytest_flopbudget.budgets.update import UpdateError, update_pyproject
 
+    failed = [row for row in rows if row.failed]
+    if not session.options.update_failed:
+        rows = [row for row in rows if not row.failed]
     pinned = {row.nodeid: row.location for row in rows if row.pinned}
     collected = session.collected if full_run(session.config) else None
     try:
@@ -140,6 +143,11 @@ def _update(session: Session, pytest_session: pytest.Session, rows: list) -> Non
         session.messages.append(
             f"  module budgets of {with_modules} test(s) left as they are (edit by hand)"
         )
+    if failed and not session.options.update_failed:
+        session.messages.append(
+            f"  {len(failed)} test(s) that failed for their own reason not written "
+            "(--flop-budget-update-failed writes them too)"
+        )
 
 
 def _remember(session: Session, rows: list[TestRow]) -> None:
@@ -152,6 +160,7 @@ def _remember(session: Session, rows: list[TestRow]) -> None:
     from pytest_flopbudget.reporting.lastrun import LAST_RUN_KEY, SEEN_KEY, remember
 
     earlier = session.earlier
+    rows = [row for row in rows if not row.failed]  # it may have stopped short: not a last run
     measured = {row.nodeid: dict(row.totals) for row in rows}
     is_full = full_run(session.config)
     if not (measured or is_full or earlier.last_run_corrupt):
@@ -208,7 +217,7 @@ def terminal_summary(session: Session, terminalreporter: Any) -> None:
         from pytest_flopbudget.plugin.github import github_error
 
         for row in rows:
-            if row.violations or row.strict_failure or row.module_errors:
+            if not row.failed and (row.violations or row.strict_failure or row.module_errors):
                 terminalreporter.write_line(github_error(row))
     verbosity = terminalreporter.verbosity
     if verbosity > -2 and (rows or session.messages):

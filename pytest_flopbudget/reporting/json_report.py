@@ -13,12 +13,13 @@ JSON schema, version 2 (`"schema": "pytest-flopbudget/report"`; version 1 baseli
       "compared_with": "last run" | "baseline <path>" | null,   # null: no earlier run
       "tests": [{
         "nodeid": "tests/test_x.py::test_a", "location": "tests/test_x.py:12",
-        "outcome": "passed" | "failed",                   # the test's call phase
+        "outcome": "passed" | "failed",                   # the test's call phase (none
+                                                          # for a skipped or xfailed test)
         "status": "ok" | "over:flops" | "grew:params" | ... ,  # report.status_label():
-                  # the kind (ok, over, error, grew, uncounted, new, no-module-work), then for a
-                  # failure ":" and what failed it (over:flops+params, over:module, grew:flops,
-                  # error:module); the same string as the terminal summary; compare the kind
-                  # with status.split(":")[0]
+                  # the kind (failed, over, error, grew, uncounted, no-module-work, new,
+                  # ok), then for a failure ":" and what failed it (over:flops+params,
+                  # over:module, grew:flops, error:module); the same string as the terminal
+                  # summary; compare the kind with status.split(":")[0]
         "totals": {"flops": int, "macs": int, "params": int, "nonzero_params": int | null,
                    "sparse_flops": int | null, "param_bytes": int},
         "budget": {"flops": int, "params": int, ...},    # resolved limits, base units

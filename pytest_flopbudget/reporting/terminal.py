@@ -22,7 +22,11 @@ __all__ = [
 ]
 
 # the colour of each status in the terminal (when pytest colours its output)
-COLOURS = {"over": "red", "error": "red", "uncounted": "red", "grew": "yellow", "ok": "green"}
+COLOURS = {
+    **dict.fromkeys(("failed", "over", "error", "uncounted"), "red"),
+    "grew": "yellow",
+    "ok": "green",
+}
 LOWER_BOUND = "≥"  # marks the FLOPs of a test that ran ops with no cost formula
 FOLD_AFTER = 8  # children shown per module in the detailed tree; the rest fold into "other"
 # the summary's columns of plain numbers, from the table of quantities: -v only ones last

@@ -120,6 +120,47 @@ def test_budget_update_writes_new_entries_rounded_up_with_the_headroom(pytester)
     assert pyproject_text(pytester) == written
 
 
+# --- issue 17, 8: a test that failed for its own reason is written only when asked ------------
+
+FAILING_AND_PASSING = """
+@pytest.mark.flop_budget
+def test_fails():
+    nn.Linear(10, 10)(x())
+    assert False, "its own reason"
+
+@pytest.mark.flop_budget
+def test_passes():
+    nn.Linear(10, 10)(x())
+"""
+
+
+def test_update_writes_a_failed_test_only_with_update_failed(pytester):
+    write_tests(pytester, TREE_MODELS, FAILING_AND_PASSING)
+    path = pytester.path / "pyproject.toml"
+    result = pytester.runpytest("--flop-budget-update")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            f"flop budget update ({path}): 0 updated, 1 new, 0 unchanged, 0 pinned",
+            "  new     test_x.py::test_passes",
+            "  1 test(s) that failed for their own reason not written "
+            "(--flop-budget-update-failed writes them too)",
+        ]
+    )
+    assert (budget_value(FLOPS), budget_value(PARAMS)) == (840, 110)  # three figures already
+    tests = tomllib.loads(pyproject_text(pytester))["tool"]["flopbudget"]["tests"]
+    assert tests == {"test_x.py::test_passes": {"max_flops": 840, "max_params": 110}}
+
+    result = pytester.runpytest("--flop-budget-update-failed")  # an update, failed tests too
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [f"flop budget update ({path}): 0 updated, 1 new, 1 unchanged, 0 pinned"]
+    )
+    assert "not written" not in result.stdout.str()
+    tests = tomllib.loads(pyproject_text(pytester))["tool"]["flopbudget"]["tests"]
+    assert tests["test_x.py::test_fails"] == {"max_flops": 840, "max_params": 110}
+
+
 UPDATE_TESTS = """
 @pytest.mark.flop_budget(max_flops=100)
 def test_pinned():
