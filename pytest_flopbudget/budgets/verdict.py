@@ -33,11 +33,22 @@ __all__ = [
 
 # worst first: the order the summary sorts by
 # failed: the test failed for its own reason (its row holds what ran before); over: a limit
-# exceeded; error: a module budget names no recorded module; grew: within its
-# limits but grown past --flop-fail-on-increase; uncounted: failed under strict for ops with no
-# cost formula; no-module-work: nothing ran inside a module, so the marker measured nothing.
-# status_label() adds what: over:flops, over:params+module, grew:flops, ...
-STATUSES = ("failed", "over", "error", "grew", "uncounted", "no-module-work", "new", "ok")
+# exceeded; error: a module budget names no recorded module; grew: within its limits but grown
+# past --flop-fail-on-increase; uncounted: failed under strict for ops with no cost formula;
+# updated: --flop-budget-update rewrote its entry (updated:new, added one); no-module-work:
+# nothing ran inside a module, so nothing was measured; new: not in the baseline or last run.
+# status_label() adds what: over:flops, over:params+module, grew:flops, updated:new, ...
+STATUSES = (
+    "failed",
+    "over",
+    "error",
+    "grew",
+    "uncounted",
+    "updated",
+    "no-module-work",
+    "new",
+    "ok",
+)
 GROWTH_QUANTITIES = ("flops", "params")  # what fail_on_increase compares with the earlier run
 TOP_MODULES = 5
 TREE_LIMIT = 200  # modules kept per test for the reports' module tree: the costliest first
@@ -85,6 +96,9 @@ class TestRow:
     # the test failed for its own reason (its call raised): the row holds what ran before the
     # exception, and the plugin added no failure of its own
     failed: bool = False
+    # what --flop-budget-update did with the test's entry, on the controller: "updated" (an
+    # entry rewritten) or "new" (an entry added); "" when it wrote nothing for it
+    update: str = ""
 
     @property
     def flops(self) -> int:
@@ -265,6 +279,8 @@ def status(row: TestRow, previous: Mapping[str, Any] | None) -> str:
     """The kind of outcome, one of STATUSES (what code compares; status_label() says what)."""
     if row.failed:
         return "failed"
+    if row.update and not (row.module_errors or row.strict_failure):
+        return "updated"  # the update wrote its limits; what still fails it shows instead
     if row.violated_limits or row.exceeded:
         return "over"
     if row.module_errors:
@@ -283,7 +299,8 @@ def status(row: TestRow, previous: Mapping[str, Any] | None) -> str:
 def status_label(row: TestRow, previous: Mapping[str, Any] | None) -> str:
     """The status as shown and exported: the kind, and for a failure what failed it:
     ``over:flops``, ``over:params+module`` (every exceeded quantity, in the table's order, then
-    ``module``), ``grew:flops+params``, ``error:module``. ``label.split(":")[0]`` is the kind."""
+    ``module``), ``grew:flops+params``, ``error:module``; and ``updated:new`` for a test the
+    update gave a new entry. ``label.split(":")[0]`` is the kind."""
     kind = status(row, previous)
     if kind == "over" and row.exceeded:
         return "over:" + "+".join(row.exceeded)
@@ -291,4 +308,6 @@ def status_label(row: TestRow, previous: Mapping[str, Any] | None) -> str:
         return "grew:" + "+".join(row.grown)
     if kind == "error":
         return "error:module"
+    if kind == "updated" and row.update == "new":
+        return "updated:new"
     return kind

@@ -49,9 +49,9 @@ def add_options(parser: pytest.Parser) -> None:
         "--flop-budget-update",
         action="store_true",
         default=False,
-        help="write the measured values into pyproject.toml as budgets at the end of the run "
-        "(budget overruns do not fail the run); tests that failed for their own reason are "
-        "left out",
+        help="write the measured values, plus update_headroom (default 0%%), into pyproject.toml "
+        "as budgets at the end of the run (budget overruns do not fail the run; each written "
+        "test's status says updated); tests that failed for their own reason are left out",
     )
     group.addoption(
         "--flop-budget-update-failed",

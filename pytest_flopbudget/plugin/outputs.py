@@ -55,15 +55,15 @@ def module_changes(session: Session, row: TestRow) -> list[str]:
 
 
 def finish(session: Session, pytest_session: pytest.Session) -> None:
-    """Write the report files, update pyproject.toml, remember the run. Each step on its own: a
-    report that cannot be written (an error line) leaves the update and the cache to happen; a
-    bug in one step propagates after the others ran."""
-    rows = rows_of(session)
-    files = session.options.report_files
-    steps = [partial(_write_report, session, kind, path, rows) for kind, path in files]
-    if session.options.updating:
-        steps.append(partial(_update, session, pytest_session, rows))
-    steps.append(partial(_remember, session, rows))
+    """Update pyproject.toml (first: the reports and the summary say what it did), write the
+    report files, remember the run. Each step on its own: an update or a report that cannot be
+    written (an error line) leaves the other steps to happen; a bug in one step propagates
+    after the others ran."""
+    steps = [partial(_update, session, pytest_session)] if session.options.updating else []
+    steps += [
+        partial(_write_report, session, kind, path) for kind, path in session.options.report_files
+    ]
+    steps.append(partial(_remember, session))
     failure = None
     for step in steps:
         try:
@@ -96,9 +96,10 @@ def _run(session: Session, rows: list[TestRow]) -> Run:
     )
 
 
-def _write_report(session: Session, kind: str, path: Path, rows: list) -> None:
+def _write_report(session: Session, kind: str, path: Path) -> None:
     from pytest_flopbudget.reporting.formats import FORMATS
 
+    rows = rows_of(session)
     path = report_path(session.config, path)
     report = FORMATS[kind]
     try:
@@ -118,7 +119,10 @@ def _write_report(session: Session, kind: str, path: Path, rows: list) -> None:
     session.messages.append(f"flop budget: wrote the {kind} report to {path}")
 
 
-def _update(session: Session, pytest_session: pytest.Session, rows: list) -> None:
+def _update(session: Session, pytest_session: pytest.Session) -> None:
+    """Rewrite pyproject.toml; each test whose entry it wrote says so in its status (`update`
+    on its row: "updated" or "new")."""
+    rows = rows_of(session)
     if pytest_session.exitstatus == pytest.ExitCode.INTERRUPTED:
         session.messages.append(
             f"flop budget update: the run was interrupted; {session.pyproject} not updated"
@@ -137,6 +141,9 @@ def _update(session: Session, pytest_session: pytest.Session, rows: list) -> Non
     except UpdateError as error:
         session.errors.append(f"flop budget update: {error}")
         return
+    for what, nodeids in (("updated", result.updated), ("new", result.new)):
+        for nodeid in nodeids:
+            session.rows[nodeid]["update"] = what
     session.messages += result.lines(session.pyproject)
     with_modules = sum(1 for row in rows if row.module_budgets)
     if with_modules:
@@ -150,11 +157,12 @@ def _update(session: Session, pytest_session: pytest.Session, rows: list) -> Non
         )
 
 
-def _remember(session: Session, rows: list[TestRow]) -> None:
+def _remember(session: Session) -> None:
     """This run's totals over the last run's in pytest's cache, pruned (see lastrun.py)."""
     cache = getattr(session.config, "cache", None)
     if cache is None:
         return
+    rows = rows_of(session)
     from pytest_flopbudget.plugin.earlier import LAST_RUN_DETAIL_KEY
     from pytest_flopbudget.reporting.json_report import row_detail, run_context
     from pytest_flopbudget.reporting.lastrun import LAST_RUN_KEY, SEEN_KEY, remember

@@ -39,6 +39,7 @@ MARKS = {
     "over": "🔴 over",
     "grew": "🟠 grew",
     "uncounted": "🟣 uncounted",
+    "updated": "✏️ updated",
     "no-module-work": "⚪ no module work",
     "new": "🆕 new",
     "ok": "✅ ok",

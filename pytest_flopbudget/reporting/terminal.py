@@ -25,6 +25,7 @@ __all__ = [
 COLOURS = {
     **dict.fromkeys(("failed", "over", "error", "uncounted"), "red"),
     "grew": "yellow",
+    "updated": "cyan",
     "ok": "green",
 }
 LOWER_BOUND = "≥"  # marks the FLOPs of a test that ran ops with no cost formula
