@@ -217,6 +217,14 @@ def _summary_notes(session: Session, rows: list[TestRow]) -> list[str]:
     return lines
 
 
+def _strict_disabled(session: Session, rows: list[TestRow]) -> list[str]:
+    """The summary's first line when strict is on but --flop-budget-disable fails nothing."""
+    strict = session.options.strict or session.settings.strict
+    if not session.options.disabled or not (strict or any(row.strict_failure for row in rows)):
+        return []
+    return ["flop budget: strict reports but fails nothing under --flop-budget-disable"]
+
+
 def terminal_summary(session: Session, terminalreporter: Any) -> None:
     """The `flop budget` section: GitHub annotations, the summary table and its notes, the
     detailed reports, the messages of the session's end, then its errors."""
@@ -241,10 +249,11 @@ def _write_summary(session: Session, tr: Any, rows: list, verbosity: int) -> Non
         width = tr._tw.fullwidth
         markup = tr._tw.markup  # colours only when pytest colours its output
         previous, against = session.earlier.previous, session.earlier.against
-        lines = summary_lines(rows, previous, verbosity, width, against, markup)
+        report = session.options.terminal_report
+        lines = summary_lines(rows, previous, verbosity, width, against, markup, report)
         if verbosity >= 0:
             tr.write_sep("=", "flop budget")
-        for line in [*lines, *_summary_notes(session, rows)]:
+        for line in [*_strict_disabled(session, rows), *lines, *_summary_notes(session, rows)]:
             tr.write_line(line)
     if session.options.terminal_report:
         for row in sorted(rows, key=lambda r: r.nodeid):
