@@ -32,10 +32,23 @@ __all__ = [
 ]
 
 # worst first: the order the summary sorts by
-# over: a limit exceeded; error: a module budget names no recorded module; grew: within its
-# limits but grown past --flop-fail-on-increase; uncounted: failed under strict for ops with no
-# cost formula. status_label() adds what: over:flops, over:params+module, grew:flops, ...
-STATUSES = ("over", "error", "grew", "uncounted", "no-torch-work", "new", "ok")
+# failed: the test failed for its own reason (its row holds what ran before); over: a limit
+# exceeded; error: a module budget names no recorded module; grew: within its limits but grown
+# past --flop-fail-on-increase; uncounted: failed under strict for ops with no cost formula;
+# updated: --flop-budget-update rewrote its entry (updated:new, added one); no-module-work:
+# nothing ran inside a module, so nothing was measured; new: not in the baseline or last run.
+# status_label() adds what: over:flops, over:params+module, grew:flops, updated:new, ...
+STATUSES = (
+    "failed",
+    "over",
+    "error",
+    "grew",
+    "uncounted",
+    "updated",
+    "no-module-work",
+    "new",
+    "ok",
+)
 GROWTH_QUANTITIES = ("flops", "params")  # what fail_on_increase compares with the earlier run
 TOP_MODULES = 5
 TREE_LIMIT = 200  # modules kept per test for the reports' module tree: the costliest first
@@ -80,6 +93,12 @@ class TestRow:
     # {module: {"limits": {quantity: int}, "sources": {...}, "measured": {...} | None}}
     module_budgets: dict[str, dict[str, Any]] = field(default_factory=dict)
     module_errors: list[str] = field(default_factory=list)  # budgets naming no recorded module
+    # the test failed for its own reason (its call raised): the row holds what ran before the
+    # exception, and the plugin added no failure of its own
+    failed: bool = False
+    # what --flop-budget-update did with the test's entry, on the controller: "updated" (an
+    # entry rewritten) or "new" (an entry added); "" when it wrote nothing for it
+    update: str = ""
 
     @property
     def flops(self) -> int:
@@ -266,6 +285,10 @@ def fails(row: TestRow, *, disabled: bool = False, updating: bool = False) -> bo
 
 def status(row: TestRow, previous: Mapping[str, Any] | None) -> str:
     """The kind of outcome, one of STATUSES (what code compares; status_label() says what)."""
+    if row.failed:
+        return "failed"
+    if row.update and not (row.module_errors or row.strict_failure):
+        return "updated"  # the update wrote its limits; what still fails it shows instead
     if row.violated_limits or row.exceeded:
         return "over"
     if row.module_errors:
@@ -275,7 +298,7 @@ def status(row: TestRow, previous: Mapping[str, Any] | None) -> str:
     if row.strict_failure:
         return "uncounted"
     if not row.ran_torch_work:
-        return "no-torch-work"
+        return "no-module-work"
     if previous is None:
         return "new"
     return "ok"
@@ -284,7 +307,8 @@ def status(row: TestRow, previous: Mapping[str, Any] | None) -> str:
 def status_label(row: TestRow, previous: Mapping[str, Any] | None) -> str:
     """The status as shown and exported: the kind, and for a failure what failed it:
     ``over:flops``, ``over:params+module`` (every exceeded quantity, in the table's order, then
-    ``module``), ``grew:flops+params``, ``error:module``. ``label.split(":")[0]`` is the kind."""
+    ``module``), ``grew:flops+params``, ``error:module``; and ``updated:new`` for a test the
+    update gave a new entry. ``label.split(":")[0]`` is the kind."""
     kind = status(row, previous)
     if kind == "over" and row.exceeded:
         return "over:" + "+".join(row.exceeded)
@@ -292,4 +316,6 @@ def status_label(row: TestRow, previous: Mapping[str, Any] | None) -> str:
         return "grew:" + "+".join(row.grown)
     if kind == "error":
         return "error:module"
+    if kind == "updated" and row.update == "new":
+        return "updated:new"
     return kind

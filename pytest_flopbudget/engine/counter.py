@@ -364,7 +364,7 @@ def counting(
     at top level are named by their class. With `only_modules`, only work that runs inside some
     module's forward (or its backward) counts: what the pytest marker alone measures.
     `formulas` prices ops for this block only. Read the result from the yielded handle's
-    `profile`.
+    `profile` (when the block raised too: what ran before the exception).
     """
     _check_count(count)
     if model is not None and not isinstance(model, torch.nn.Module):
@@ -376,9 +376,11 @@ def counting(
     roots = [model] if model is not None else []
     counter = Counter(roots, count, True, only_modules, registry, module_cost)
     handle = Counting()
-    with counter:
-        yield handle
-    name = _name_of(model) if model is not None else "+".join(map(_name_of, counter.roots))
-    handle._profile = counter.result(name or "block")
+    try:
+        with counter:
+            yield handle
+    finally:  # ready even when the block raised: what ran before the exception
+        name = _name_of(model) if model is not None else "+".join(map(_name_of, counter.roots))
+        handle._profile = counter.result(name or "block")
     if strict:
         _raise_if_uncounted(handle._profile)

@@ -49,8 +49,16 @@ def add_options(parser: pytest.Parser) -> None:
         "--flop-budget-update",
         action="store_true",
         default=False,
-        help="write the measured values into pyproject.toml as budgets at the end of the run "
-        "(budget overruns do not fail the run)",
+        help="write the measured values, plus update_headroom (default 0%%), into pyproject.toml "
+        "as budgets at the end of the run (budget overruns do not fail the run; each written "
+        "test's status says updated); tests that failed for their own reason are left out",
+    )
+    group.addoption(
+        "--flop-budget-update-failed",
+        action="store_true",
+        default=False,
+        help="as --flop-budget-update, and write the measured values of tests that failed for "
+        "their own reason too (what ran before the failure)",
     )
     group.addoption(
         "--flop-budget-disable",
@@ -82,6 +90,7 @@ class Options:
 
     disabled: bool = False
     updating: bool = False
+    update_failed: bool = False  # the update writes failed tests' values too
     strict: bool = False
     terminal_report: bool = False
     report_files: list[tuple[str, Path]] = field(default_factory=list)
@@ -109,7 +118,10 @@ def read_options(config: pytest.Config) -> Options:
             raise pytest.UsageError(str(error)) from None
     return Options(
         disabled=bool(config.getoption("flop_budget_disable")),
-        updating=bool(config.getoption("flop_budget_update")),
+        updating=bool(
+            config.getoption("flop_budget_update") or config.getoption("flop_budget_update_failed")
+        ),
+        update_failed=bool(config.getoption("flop_budget_update_failed")),
         strict=bool(config.getoption("flop_strict")),
         terminal_report=terminal,
         report_files=files,

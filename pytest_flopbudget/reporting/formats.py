@@ -30,7 +30,7 @@ class Run:
     against: str = "last"
     count: str = "all"
     outcomes: Mapping[str, str] = field(default_factory=dict)
-    compared_with: str = "last run"
+    compared_with: str | None = "last run"
     source: str = ""
     gone: Sequence[str] = ()
     details: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)

@@ -1,13 +1,14 @@
 """The Markdown report, for pull-request comments and the GitHub job summary. No torch.
 
 The Markdown report: its first line is the verdict (a heading: how many budgeted tests failed,
-over budget, grown past the threshold, uncounted under strict), then what it compares with (the
-baseline's path, when it was made, its commit; the threshold), a line when the baseline counted
-with another torch, plugin version, convention or formulas, then the table of the failing and
-changed tests (unchanged ones only as a count; tests whose set of ops changed are marked †), the
-ops with no cost formula, a collapsible `<details>` per failing or grown test with the modules
-that explain its FLOP change, and the gone tests. It is capped (rows, gone tests, details; and at
-GitHub's 1 MiB step-summary limit as a whole), with a count of what was left out.
+over budget, grown past the threshold, uncounted under strict, failed for their own reason),
+then what it compares with (the baseline's path, when it was made, its commit; the threshold),
+a line when the baseline counted with another torch, plugin version, convention or formulas,
+then the table of the failing and changed tests (unchanged ones only as a count; tests whose set
+of ops changed are marked †), the ops with no cost formula, a collapsible `<details>` per failing
+or grown test with the modules that explain its FLOP change, and the gone tests. It is capped (rows,
+gone tests, details; and at GitHub's 1 MiB step-summary limit as a whole), with a count of what
+was left out.
 """
 
 from __future__ import annotations
@@ -35,10 +36,12 @@ MARKDOWN_ROWS = 100  # table rows shown; the rest counted
 MARKDOWN_DETAILS = 20  # <details> blocks shown
 GONE_SHOWN = 20  # gone tests named in the terminal and the Markdown; the rest counted
 MARKS = {
+    "failed": "💥 failed",
     "over": "🔴 over",
     "grew": "🟠 grew",
     "uncounted": "🟣 uncounted",
-    "no-torch-work": "⚪ no torch work",
+    "updated": "✏️ updated",
+    "no-module-work": "⚪ no module work",
     "new": "🆕 new",
     "ok": "✅ ok",
     "error": "⛔ error",
@@ -62,10 +65,11 @@ def _base(row_status: str) -> str:
 
 def verdict(statuses: Sequence[str], threshold: float | None) -> str:
     """``❌ 3 budgeted tests failed: 1 over budget, 2 grew past +5.0%`` or
-    ``✅ 12 budgeted tests within budget``."""
+    ``✅ 12 budgeted tests within budget``; a test that failed for its own reason is counted
+    apart (``1 failed for its own reason``)."""
     bases = [_base(s) for s in statuses]
-    over, grew, uncounted = (bases.count(s) for s in ("over", "grew", "uncounted"))
-    failed = over + grew + uncounted
+    over, grew, uncounted, own = (bases.count(s) for s in ("over", "grew", "uncounted", "failed"))
+    failed = over + grew + uncounted + own
     if not failed:
         n = len(bases)
         return f"✅ {n} budgeted test{'' if n == 1 else 's'} within budget"
@@ -76,6 +80,7 @@ def verdict(statuses: Sequence[str], threshold: float | None) -> str:
             (over, f"{over} over budget"),
             (grew, f"{grew} grew{past}"),
             (uncounted, f"{uncounted} ran ops with no cost formula (strict)"),
+            (own, f"{own} failed for {'its' if own == 1 else 'their'} own reason"),
         )
         if n
     ]
@@ -83,8 +88,21 @@ def verdict(statuses: Sequence[str], threshold: float | None) -> str:
 
 
 def _compared_line(
-    against: str, source: str, context: Mapping[str, Any] | None, threshold: float | None
+    against: str,
+    source: str,
+    context: Mapping[str, Any] | None,
+    threshold: float | None,
+    earlier_run: bool = True,
 ) -> str:
+    """What the report compares with (`earlier_run`: whether there is a last run) and the
+    allowed growth."""
+    allowed = (
+        f"growth allowed: {format_delta(threshold)}"
+        if threshold is not None
+        else "growth not checked (no --flop-fail-on-increase)"
+    )
+    if against == "last" and not earlier_run:
+        return f"No earlier run to compare with (a first run, or pytest's cache is off); {allowed}."
     if against == "last":
         what = "the last run"
     else:
@@ -94,11 +112,6 @@ def _compared_line(
         if context and context.get("commit"):
             made.append(f"commit `{str(context['commit'])[:12]}`")
         what = f"the baseline `{source}`" + (f" ({', '.join(made)})" if made else "")
-    allowed = (
-        f"growth allowed: {format_delta(threshold)}"
-        if threshold is not None
-        else "growth not checked (no --flop-fail-on-increase)"
-    )
     return f"Compared with {what}; {allowed}."
 
 
@@ -137,7 +150,7 @@ def markdown_report(
             and before.get("params") == row.params
         )
 
-    failing = ("over", "error", "grew", "uncounted")
+    failing = ("failed", "over", "error", "grew", "uncounted")
     ordered = sorted(
         (row for row in rows if not unchanged(row)),
         key=lambda r: (
@@ -160,7 +173,7 @@ def markdown_report(
     lines = [
         f"### {mark} FLOP budget: {outcome}",
         "",
-        _compared_line(against, source, context, threshold),
+        _compared_line(against, source, context, threshold, earlier_run=bool(previous)),
     ]
     note = counter_note(context or {}, now or {}, "baseline" if against != "last" else "last run")
     if note:

@@ -262,6 +262,15 @@ def test_counting_result_is_not_available_inside_the_block():
         _ = counted.profile
 
 
+def test_counting_result_holds_what_ran_before_the_block_raised():
+    """What a failing test measured (issue 17, 8): the work before the exception, exactly."""
+    model = MLP((4, 6, 2), bias=False)
+    with pytest.raises(ValueError, match="after the model"), counting(model) as counted:
+        model(torch.randn(3, 4))
+        raise ValueError("after the model")
+    assert counted.profile.macs == 3 * 4 * 6 + 3 * 6 * 2
+
+
 def test_profile_reports_no_backward():
     result = profile(LeNet5(), torch.randn(1, 1, 28, 28))
     assert result.backward_flops is None

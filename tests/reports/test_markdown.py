@@ -158,8 +158,9 @@ def test_markdown_verdict_when_everything_is_within_budget(pytester):
     pytester.runpytest("--flop-report=markdown:pr.md").assert_outcomes(passed=5)
     lines = (pytester.path / "pr.md").read_text(encoding="utf-8").splitlines()
     assert lines[0] == "### ✅ FLOP budget: 5 budgeted tests within budget"
-    assert (
-        lines[2] == "Compared with the last run; growth not checked (no --flop-fail-on-increase)."
+    assert lines[2] == (  # a first run
+        "No earlier run to compare with (a first run, or pytest's cache is off); "
+        "growth not checked (no --flop-fail-on-increase)."
     )
 
 
