@@ -11,6 +11,7 @@ import pytest
 
 from pytest_flopbudget.budgets.values import BudgetError, parse_depth, parse_percent
 from pytest_flopbudget.reporting.formats import ReportTargetError, parse_targets, targets_help
+from pytest_flopbudget.text import empty_path
 
 __all__ = ["Options", "add_options", "read_options"]
 
@@ -116,6 +117,12 @@ def read_options(config: pytest.Config) -> Options:
             fail_on_increase = parse_percent(option, "--flop-fail-on-increase", "the command line")
         except BudgetError as error:
             raise pytest.UsageError(str(error)) from None
+    baseline = config.getoption("flop_baseline")
+    if baseline is not None and not baseline.strip():  # --flop-baseline="$BASE", BASE unset
+        raise pytest.UsageError(
+            f"{empty_path('the path of --flop-baseline')}; without a baseline, leave the option "
+            "out (the run compares with the last run)"
+        )
     return Options(
         disabled=bool(config.getoption("flop_budget_disable")),
         updating=bool(
@@ -127,7 +134,7 @@ def read_options(config: pytest.Config) -> Options:
         report_files=files,
         depth=config.getoption("flop_report_depth"),
         fail_on_increase=fail_on_increase,
-        baseline=config.getoption("flop_baseline") or "",
+        baseline=baseline or "",
     )
 
 

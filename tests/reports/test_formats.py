@@ -27,3 +27,13 @@ def test_the_run_stops_with_that_usage_error(pytester):
     pytester.makepyfile("def test_a():\n    pass\n")
     stderr = usage_error(pytester.runpytest("--flop-report=markdown:"))
     assert f"the path of --flop-report=markdown: {UNSET} ($GITHUB_STEP_SUMMARY" in stderr
+
+
+@pytest.mark.parametrize("value", ["", " "])
+def test_an_empty_baseline_path_is_a_usage_error_not_a_silent_last_run(pytester, value):
+    """``--flop-baseline="$BASE"`` with BASE unset compared with the last run without a word."""
+    pytester.makepyfile("def test_a():\n    pass\n")
+    stderr = usage_error(pytester.runpytest(f"--flop-baseline={value}"))
+    assert f"the path of --flop-baseline {UNSET}; without a baseline, leave the option out" in (
+        stderr
+    )
