@@ -7,18 +7,23 @@ and so this module, in every run).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 
 __all__ = [
     "calls_listed",
     "columns",
+    "empty_path",
     "format_delta",
     "human",
+    "op_name",
     "prefix",
     "relative_change",
     "share",
     "shown",
     "suggest",
+    "teach_hint",
+    "times_listed",
 ]
 
 _PREFIXES: tuple[tuple[str, int], ...] = (("T", 10**12), ("G", 10**9), ("M", 10**6), ("K", 10**3))
@@ -75,6 +80,12 @@ def suggest(key: str, candidates: list[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+def empty_path(what: str) -> str:
+    """The message for a path given as nothing, most often a shell variable that is not set:
+    ``--flop-report=markdown:"$GITHUB_STEP_SUMMARY"`` outside GitHub Actions."""
+    return f"{what} is empty: an environment variable in it is probably unset"
+
+
 def shown(value: object) -> str:
     """``repr(value)`` for a message: at most about 60 characters, and never an exception (the
     repr of a 5000-digit int raises)."""
@@ -113,6 +124,37 @@ def relative_change(now: object, before: object) -> float | None:
     return now / before - 1
 
 
+# an op's key in Profile.uncounted and the op table (`tinyml.scaled_tanh`), maybe with a reason
+_OP_KEY = re.compile(r"([A-Za-z_]\w*)\.(\w+)(?= |$)")
+
+
+def op_name(key: str) -> str:
+    """An uncounted op as it is registered, ``tinyml::scaled_tanh``, from its key in
+    `Profile.uncounted` (``tinyml.scaled_tanh``, maybe with a reason after it: ``mylib.op
+    (formula failed: …)``); any other key (a module-cost hook's, work on another thread) as is."""
+    return _OP_KEY.sub(r"\1::\2", key, count=1) if _OP_KEY.match(key) else key
+
+
+def teach_hint(uncounted: Mapping[str, int], how: str) -> str | None:
+    """``teach it in conftest.py: ... {"tinyml::scaled_tanh": formula}``: how to price the ops
+    in `uncounted` that have no formula at all (not those whose formula failed), from `how`, a
+    template of ``{op}`` (the first such op) and ``{mapping}`` (a formulas mapping for them);
+    None when there are none."""
+    names = [op_name(key) for key in uncounted if _OP_KEY.fullmatch(key)]
+    if not names:
+        return None
+    mapping = f'{{"{names[0]}": formula{", ..." if len(names) > 1 else ""}}}'
+    them = "it" if len(names) == 1 else "them"
+    return f"teach {them} " + how.format(op=names[0], mapping=mapping)
+
+
 def calls_listed(calls: Mapping[str, int]) -> str:
-    """``aten.foo (3 calls), aten.bar (1 call)``."""
-    return ", ".join(f"{name} ({n} call{'' if n == 1 else 's'})" for name, n in calls.items())
+    """``aten::foo (3 calls), aten::bar (1 call)``: uncounted ops as they are registered."""
+    return ", ".join(
+        f"{op_name(name)} ({n} call{'' if n == 1 else 's'})" for name, n in calls.items()
+    )
+
+
+def times_listed(calls: Mapping[str, int]) -> str:
+    """``aten::foo ×3, aten::bar ×1``: uncounted ops as they are registered."""
+    return ", ".join(f"{op_name(name)} ×{n}" for name, n in calls.items())

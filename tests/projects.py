@@ -15,7 +15,6 @@ from pytest_flopbudget.text import human
 from tests.support import (
     linear_flops,
     linear_params,
-    pct,
 )
 
 
@@ -207,13 +206,15 @@ def write_growing_tests(pytester: pytest.Pytester, n: int, relu: bool = False) -
     pytester.makepyfile(test_x=textwrap.dedent(text))
 
 
-def module_lines(n_before: int, n_after: int) -> list[str]:
-    """What a growth from `n_before` to `n_after` blocks lists: the Sequential's change (the
-    root holds all the work on both sides: left out), then the new blocks (their Linear inside
-    them is covered by the block's line)."""
-    before, after = n_before * BLOCK, n_after * BLOCK
-    lines = [f"Net.blocks (Sequential) {human(before)} → {human(after)} ({pct(after, before)})"]
-    lines += [f"new: Net.blocks.{i} (Block) {human(BLOCK)}" for i in range(n_before, n_after)]
+def module_lines(n_before: int, n_after: int, against: str = "") -> list[str]:
+    """What a growth from `n_before` to `n_after` blocks shows: the new blocks explain all of
+    it (the root holds all the work on both sides and the Sequential only partly moved, so its
+    changed children stand for it; a new block stands for its Linear), under a heading."""
+    added = n_after - n_before
+    modules = "1 module explains" if added == 1 else f"{added} modules explain"
+    heading = "FLOPs by module" + (f" against {against}" if against else "")
+    lines = [f"{heading}: {modules} 100% of +{human(added * BLOCK, 'FLOPs')}"]
+    lines += [f"  new: Net.blocks.{i} (Block) {human(BLOCK)}" for i in range(n_before, n_after)]
     return lines
 
 

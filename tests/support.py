@@ -199,8 +199,10 @@ def plain(line: str) -> str:
 def summary(result: pytest.RunResult) -> list[dict[str, str]]:
     """The rows of the `flop budget` section, in order: {column: cell, ..., "test": node id}.
 
-    Handles both layouts: node id at the end of each row, or on its own line above the row,
-    and coloured output (the colour codes are dropped).
+    One line per test, the node id last; a line ``node ids below are in tests/models/`` above
+    the table gives what the shown ids start with (put back here). Notes above the table
+    (``flop budget: …``) and colour codes are skipped. An id elided in the middle (``…``) stays
+    as shown.
     """
     lines = [plain(line) for line in result.outlines]
     start = next(i for i, line in enumerate(lines) if re.fullmatch(r"=+ flop budget =+", line))
@@ -209,23 +211,18 @@ def summary(result: pytest.RunResult) -> list[dict[str, str]]:
         if line.startswith(("=", "-")) and not set(line) <= {"-"}:
             break
         body.append(line)
+    shared = ""
+    while not body[0].startswith("status "):
+        shared = body[0].removeprefix("node ids below are in ") if "below" in body[0] else shared
+        body = body[1:]
+    columns = body[0].split()[:-1]
+    assert body[0].split()[-1] == "test"
     rows = []
-    if body[0] == "test":  # node ids on their own lines
-        columns = body[1].split()
-        rest = body[3:]
-        for nodeid, cells in zip(rest[::2], rest[1::2], strict=False):
-            values = cells.split()
-            if len(values) != len(columns) or nodeid.split()[0] != nodeid:
-                break
-            rows.append({**dict(zip(columns, values, strict=True)), "test": nodeid})
-    else:
-        columns = body[0].split()
-        assert columns[-1] == "test"
-        for line in body[2:]:
-            values = line.split()
-            if len(values) != len(columns):
-                break
-            rows.append(dict(zip(columns, values, strict=True)))
+    for line in body[2:]:
+        values = line.split()
+        if len(values) != len(columns) + 1 or line.startswith("flop budget"):
+            break  # the lines under the table
+        rows.append({**dict(zip(columns, values, strict=False)), "test": shared + values[-1]})
     return rows
 
 

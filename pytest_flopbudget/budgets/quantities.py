@@ -141,6 +141,18 @@ TABLE: tuple[Quantity, ...] = (
         cell_unit="B",
         width=8,
     ),
+    Quantity(
+        "bytes_moved",
+        {"max_bytes_moved": 1},
+        unit="B",
+        exceeded="bytes moved ",
+        suffixes={**SI_UNITS, **BYTE_UNITS},
+        per_module=True,
+        column="moved",
+        verbose=True,
+        cell_unit="B",
+        width=8,
+    ),
 )
 
 QUANTITIES: tuple[str, ...] = tuple(q.name for q in TABLE)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_flopbudget.budgets.check import Budget, check
 from pytest_flopbudget.budgets.modules import check_modules
 from pytest_flopbudget.budgets.quantities import by_name, combine
-from pytest_flopbudget.text import calls_listed, format_delta, human, relative_change
+from pytest_flopbudget.text import calls_listed, format_delta, human, relative_change, teach_hint
 
 if TYPE_CHECKING:
     from pytest_flopbudget.engine.profile import Profile
@@ -32,10 +32,23 @@ __all__ = [
 ]
 
 # worst first: the order the summary sorts by
-# over: a limit exceeded; error: a module budget names no recorded module; grew: within its
-# limits but grown past --flop-fail-on-increase; uncounted: failed under strict for ops with no
-# cost formula. status_label() adds what: over:flops, over:params+module, grew:flops, ...
-STATUSES = ("over", "error", "grew", "uncounted", "no-torch-work", "new", "ok")
+# failed: the test failed for its own reason (its row holds what ran before); over: a limit
+# exceeded; error: a module budget names no recorded module; grew: within its limits but grown
+# past --flop-fail-on-increase; uncounted: failed under strict for ops with no cost formula;
+# updated: --flop-budget-update rewrote its entry (updated:new, added one); no-module-work:
+# nothing ran inside a module, so nothing was measured; new: not in the baseline or last run.
+# status_label() adds what: over:flops, over:params+module, grew:flops, updated:new, ...
+STATUSES = (
+    "failed",
+    "over",
+    "error",
+    "grew",
+    "uncounted",
+    "updated",
+    "no-module-work",
+    "new",
+    "ok",
+)
 GROWTH_QUANTITIES = ("flops", "params")  # what fail_on_increase compares with the earlier run
 TOP_MODULES = 5
 TREE_LIMIT = 200  # modules kept per test for the reports' module tree: the costliest first
@@ -80,6 +93,12 @@ class TestRow:
     # {module: {"limits": {quantity: int}, "sources": {...}, "measured": {...} | None}}
     module_budgets: dict[str, dict[str, Any]] = field(default_factory=dict)
     module_errors: list[str] = field(default_factory=list)  # budgets naming no recorded module
+    # the test failed for its own reason (its call raised): the row holds what ran before the
+    # exception, and the plugin added no failure of its own
+    failed: bool = False
+    # what --flop-budget-update did with the test's entry, on the controller: "updated" (an
+    # entry rewritten) or "new" (an entry added); "" when it wrote nothing for it
+    update: str = ""
 
     @property
     def flops(self) -> int:
@@ -166,22 +185,30 @@ def _grown(
 def _growth_message(
     quantity: str, now: int | None, before: int | None, allowed: float, against: str
 ) -> str:
-    """``FLOPs grew +20.0% over the last run: 1.00K FLOPs -> 1.20K FLOPs (allowed +5.0%)``."""
+    """``FLOPs grew +20.0% over the last run: 1.00K FLOPs → 1.20K FLOPs (allowed +5.0%)``."""
     over = "last run" if against == "last" else against
     unit = by_name[quantity].unit
     label = unit or quantity  # "FLOPs grew", "params grew"
     grown = relative_change(now, before)
     return (
         f"{label} grew {format_delta(grown)} over the {over}: "
-        f"{human(before, unit)} -> {human(now, unit)} (allowed {format_delta(allowed)})"
+        f"{human(before, unit)} → {human(now, unit)} (allowed {format_delta(allowed)})"
     )
 
 
-def strict_message(uncounted: Mapping[str, int]) -> str:
-    """``strict: 2 ops have no cost formula: aten.foo (3 calls), aten.bar (1 call)``."""
+# how to teach the counter an op under pytest: the conftest hook (a `text.teach_hint` template)
+CONFTEST_HINT = "in conftest.py: def pytest_flopbudget_formulas(): return {mapping}"
+
+
+def strict_message(uncounted: Mapping[str, int], how: str = CONFTEST_HINT) -> str:
+    """``strict: 2 ops have no cost formula: mylib::foo (3 calls), mylib::bar (1 call); teach
+    them in conftest.py: def pytest_flopbudget_formulas(): return {"mylib::foo": formula, ...}``:
+    each op by the name a formula is registered under, then how to teach the counter (`how`,
+    see `text.teach_hint`; left out when each op listed has a formula, which failed)."""
     listed = calls_listed(uncounted)
     ops = "1 op has" if len(uncounted) == 1 else f"{len(uncounted)} ops have"
-    return f"strict: {ops} no cost formula: {listed}"
+    hint = teach_hint(uncounted, how)
+    return f"strict: {ops} no cost formula: {listed}" + (f"; {hint}" if hint else "")
 
 
 def verdict(
@@ -259,6 +286,10 @@ def fails(row: TestRow, *, disabled: bool = False, updating: bool = False) -> bo
 
 def status(row: TestRow, previous: Mapping[str, Any] | None) -> str:
     """The kind of outcome, one of STATUSES (what code compares; status_label() says what)."""
+    if row.failed:
+        return "failed"
+    if row.update and not (row.module_errors or row.strict_failure):
+        return "updated"  # the update wrote its limits; what still fails it shows instead
     if row.violated_limits or row.exceeded:
         return "over"
     if row.module_errors:
@@ -268,7 +299,7 @@ def status(row: TestRow, previous: Mapping[str, Any] | None) -> str:
     if row.strict_failure:
         return "uncounted"
     if not row.ran_torch_work:
-        return "no-torch-work"
+        return "no-module-work"
     if previous is None:
         return "new"
     return "ok"
@@ -277,7 +308,8 @@ def status(row: TestRow, previous: Mapping[str, Any] | None) -> str:
 def status_label(row: TestRow, previous: Mapping[str, Any] | None) -> str:
     """The status as shown and exported: the kind, and for a failure what failed it:
     ``over:flops``, ``over:params+module`` (every exceeded quantity, in the table's order, then
-    ``module``), ``grew:flops+params``, ``error:module``. ``label.split(":")[0]`` is the kind."""
+    ``module``), ``grew:flops+params``, ``error:module``; and ``updated:new`` for a test the
+    update gave a new entry. ``label.split(":")[0]`` is the kind."""
     kind = status(row, previous)
     if kind == "over" and row.exceeded:
         return "over:" + "+".join(row.exceeded)
@@ -285,4 +317,6 @@ def status_label(row: TestRow, previous: Mapping[str, Any] | None) -> str:
         return "grew:" + "+".join(row.grown)
     if kind == "error":
         return "error:module"
+    if kind == "updated" and row.update == "new":
+        return "updated:new"
     return kind

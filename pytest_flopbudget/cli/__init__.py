@@ -3,6 +3,7 @@
     flopbudget MODEL --input-shape 1,3,224,224 [--input-shape ...] [--dtype float32] [--meta]
                [--count all|matmul] [--depth N] [--json | --print-budget] [--strict]
     flopbudget diff BASE.json NEW.json [--fail-on-increase PCT]   (see pytest_flopbudget.diff)
+    flopbudget --version
 
 MODEL is an import spec ``package.module:attr``, a TorchScript archive, a ``torch.export``
 program, a pickled whole module (loaded only with ``--trust-pickle``) or a ``state_dict`` file
@@ -32,6 +33,12 @@ from pytest_flopbudget.cli.count import DTYPES, PROFILE_SCHEMA, PROFILE_SCHEMA_V
 from pytest_flopbudget.cli.sources import BadInput, one_line
 from pytest_flopbudget.engine.registry import ExtensionError
 
+# how to teach the command an op (a `text.teach_hint` template): it reads no conftest.py
+CLI_HINT = (
+    'with @pytest_flopbudget.register_formula("{op}") where the model is defined, or with '
+    "pytest_flopbudget_formulas() in an installed package (entry point group pytest_flopbudget)"
+)
+
 __all__ = [
     "EXIT_BAD_INPUT",
     "EXIT_INTERNAL_ERROR",
@@ -41,6 +48,7 @@ __all__ = [
     "PROFILE_SCHEMA_VERSION",
     "BadInput",
     "main",
+    "version",
 ]
 
 EXIT_OK = 0
@@ -75,6 +83,20 @@ def _positive(text: str) -> int:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def version() -> str:
+    """The installed distribution's version, the one pytest's header and the JSON report show
+    (the package's own ``__version__`` where it runs uninstalled, from a checkout)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("pytest-flopbudget")
+    except PackageNotFoundError:
+        from pytest_flopbudget import __version__
+
+        return __version__
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="flopbudget",
@@ -88,6 +110,9 @@ def _parser() -> argparse.ArgumentParser:
             "To compare two JSON reports: flopbudget diff BASE.json NEW.json "
             "[--fail-on-increase PCT]."
         ),
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"flopbudget {version()}", help="print the version"
     )
     parser.add_argument("model", metavar="MODEL", help="what to count (see below)")
     parser.add_argument(
@@ -195,6 +220,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return EXIT_INTERNAL_ERROR
     if args.strict and uncounted:
-        print(f"flopbudget: {strict_message(uncounted)}", file=sys.stderr)
+        print(f"flopbudget: {strict_message(uncounted, CLI_HINT)}", file=sys.stderr)
         return EXIT_UNCOUNTED
     return EXIT_OK

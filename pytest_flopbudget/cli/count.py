@@ -15,7 +15,7 @@ from typing import Any
 from pytest_flopbudget.budgets.quantities import QUANTITIES
 from pytest_flopbudget.cli.sources import SOURCES, BadInput, Loaded, load, one_line
 from pytest_flopbudget.reporting.json_report import versions
-from pytest_flopbudget.text import human
+from pytest_flopbudget.text import empty_path, human
 
 __all__ = ["PROFILE_SCHEMA", "PROFILE_SCHEMA_VERSION", "budget_block", "run"]
 
@@ -314,6 +314,9 @@ def _profile_text(args: argparse.Namespace, loaded: Loaded, specs: list, result:
 
 def run(args: argparse.Namespace) -> tuple[str, Mapping[str, int]]:
     """The output, and the ops that had no cost formula."""
+    for what, value in (("MODEL", args.model), ("--arch", args.arch), ("--test-id", args.test_id)):
+        if value is not None and not value.strip():
+            raise BadInput(empty_path(what))
     if args.test_id and not args.print_budget:
         raise BadInput("--test-id names the test of --print-budget's block; pass --print-budget")
     import torch

@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 from pytest_flopbudget.budgets.values import BudgetError, parse_percent
 from pytest_flopbudget.reporting.baseline import BaselineError, read_report, report_context
 from pytest_flopbudget.reporting.deltas import compare_reports, counter_note
-from pytest_flopbudget.text import format_delta, human
+from pytest_flopbudget.text import empty_path, format_delta, human
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_GREW", "EXIT_OK", "diff_lines", "main"]
 
@@ -85,7 +85,8 @@ def diff_lines(base: dict, new: dict, threshold: float | None) -> tuple[list[str
     past = f" past {format_delta(threshold)}" if threshold is not None else ""
     labels = {"grew": f"grew{past}", "unchanged": "unchanged (not shown)"}
     parts = [f"{n} {labels.get(s, s)}" for s, n in counts.items() if n]
-    lines.append(f"{len(diffs)} tests: " + (", ".join(parts) if parts else "none"))
+    tests = "1 test" if len(diffs) == 1 else f"{len(diffs)} tests"
+    lines.append(f"{tests}: " + (", ".join(parts) if parts else "none"))
     return lines, counts["grew"] > 0
 
 
@@ -93,6 +94,9 @@ def main(argv: Sequence[str]) -> int:
     """Run ``flopbudget diff`` with `argv` (the arguments after ``diff``)."""
     try:
         args = _parser().parse_args(list(argv))
+        for what, value in (("BASE.json", args.base), ("NEW.json", args.new)):
+            if not value.strip():
+                raise _BadArguments(empty_path(what))
         threshold = None
         if args.fail_on_increase is not None:
             threshold = parse_percent(

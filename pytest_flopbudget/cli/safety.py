@@ -238,8 +238,11 @@ def _graph_op_names(torch: Any, model: Any) -> Iterator[str]:
     """The names (`aten::save`) of the ops a TorchScript module's or exported graph calls."""
     if isinstance(model, torch.jit.ScriptModule):
         for module in model.modules():
-            for method in getattr(module, "_c", module)._method_names():
-                blocks = [getattr(module, method).graph]
+            # each compiled method, read from the C++ module: the Python attribute of that name
+            # may be a plain function with no graph (a scripted Sequential's ``__len__``)
+            compiled = getattr(module, "_c", module)
+            for method in compiled._method_names():
+                blocks = [compiled._get_method(method).graph]
                 while blocks:
                     for node in blocks.pop().nodes():
                         yield node.kind()

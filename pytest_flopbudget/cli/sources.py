@@ -295,6 +295,21 @@ def _type_name(value: Any) -> str:
     return value.__name__ if isinstance(value, type) else str(value).rsplit(".", 1)[-1]
 
 
+def _uncalled_type(fqn: str, names: list[str]) -> str:
+    """The type shown for a module an exported program never called (a container such as a
+    ModuleList): the program lists its name, but records the type only of the modules it called.
+    A container is named by its children: indices make a ModuleList, names a ModuleDict."""
+    prefix = f"{fqn}." if fqn else ""
+    children = [
+        name[len(prefix) :]
+        for name in names
+        if name.startswith(prefix) and name != fqn and "." not in name[len(prefix) :]
+    ]
+    if not children:
+        return "Module"
+    return "ModuleList" if all(child.isdigit() for child in children) else "ModuleDict"
+
+
 def _load_export(torch: Any, path: Path, meta: bool, trusted: bool, notes: list[str]) -> Loaded:
     if not trusted:
         safety.check_export_archive(torch, path)
@@ -323,6 +338,9 @@ def _load_export(torch: Any, path: Path, meta: bool, trusted: bool, notes: list[
     for node in program.graph.nodes:
         for fqn, kind in (node.meta.get("nn_module_stack") or {}).values():
             types.setdefault(fqn, _type_name(kind))
+    names = [entry.fqn for entry in program.module_call_graph]
+    for fqn in names:
+        types.setdefault(fqn, _uncalled_type(fqn, names))
     device = "cpu"
     if meta:
         try:

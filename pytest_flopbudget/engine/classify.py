@@ -21,9 +21,17 @@ from pytest_flopbudget.engine.formulas import (
     normalized_op_name,
     per_output,
 )
-from pytest_flopbudget.engine.registry import BUILTIN_SOURCE, Registry, zero_cost
+from pytest_flopbudget.engine.registry import BUILTIN_SOURCE, Entry, Registry, zero_cost
 
-__all__ = ["COMPOSITE", "DECOMPOSE", "UNKNOWN", "ZERO", "classify", "handler"]
+__all__ = [
+    "COMPOSITE",
+    "DECOMPOSE",
+    "UNKNOWN",
+    "ZERO",
+    "classify",
+    "handler",
+    "warn_unused_formulas",
+]
 
 ZERO = "zero"  # handler: costs nothing by decision
 UNKNOWN = "unknown"  # handler: no formula; listed in Profile.uncounted
@@ -57,6 +65,13 @@ def _out_of_place_is_pointwise(func: torch._ops.OpOverload, name: str) -> bool:
     return overload is not None and torch.Tag.pointwise in overload.tags
 
 
+def _moves_no_data(func: torch._ops.OpOverload) -> bool:
+    """A view (its schema returns an alias of an input: `view`, `squeeze`, `t`) or an in-place
+    view, tagged so (`squeeze_`, `unsqueeze_`, `t_`, `resize_`, `resize_as_`, `set_`): it
+    changes a tensor's shape or strides and computes nothing, so it costs 0 by rule."""
+    return func.is_view or torch.Tag.inplace_view in func.tags
+
+
 def _is_composite(func: torch._ops.OpOverload) -> bool:
     """An op made of other ops (`linear`, `matmul`, `conv2d`, `layer_norm`, `dropout`, `lstm`,
     `scaled_dot_product_attention`, …): a CompositeImplicitAutograd kernel and no kernel of its
@@ -72,33 +87,76 @@ def _is_composite(func: torch._ops.OpOverload) -> bool:
         return False
 
 
+def _warn_unused(registry: Registry, op: str, entry: Entry) -> None:
+    """Warn, once per registry, that `entry`'s formula for the composite op `op` is not used;
+    the warning points at the formula (where it can be changed)."""
+    if op in registry.warned:
+        return
+    registry.warned.add(op)
+    message = (
+        f"the formula for {op} from {entry.source} is not used: {op} is a composite op, which "
+        "torch runs as the ops it is made of (aten::linear, say, as aten::addmm or aten::mm) "
+        "before the counter can see it, under no_grad, with gradients and under inference_mode "
+        "alike; those ops are counted in its place (the op table, profile.ops or "
+        f"--flop-report, names them): register formulas for them instead of {op}, or price "
+        "the module that calls it with the pytest_flopbudget_module_cost hook"
+    )
+    code = getattr(entry.formula, "__code__", None)
+    if code is None:  # a callable object: no place to point at
+        warnings.warn(message, UserWarning, stacklevel=2)
+    else:
+        warnings.warn_explicit(message, UserWarning, code.co_filename, code.co_firstlineno)
+
+
+def _overloads(op: str) -> list[torch._ops.OpOverload]:
+    """The overloads a registry key names (``ns::op``: all of them; ``ns::op.name``: one);
+    none for an op that is not defined (yet)."""
+    namespace, _, rest = op.partition("::")
+    name, _, overload = rest.partition(".")
+    packet = getattr(getattr(torch.ops, namespace), name, None)
+    if packet is None:
+        return []
+    names = [overload] if overload else packet.overloads()
+    return [getattr(packet, n) for n in names if hasattr(packet, n)]
+
+
+def warn_unused_formulas(registry: Registry) -> None:
+    """Warn about every user formula that names a composite op: torch never lets such an op
+    reach the counter (no_grad, gradients) or the counter runs its parts (inference_mode), so
+    the formula would be ignored without a word. Checked once per registry, when a count
+    starts; an op defined only later is caught when it is classified."""
+    if registry.checked:
+        return
+    registry.checked = True
+    for op, entry in registry.entries.items():
+        if entry.source != BUILTIN_SOURCE and any(map(_is_composite, _overloads(op))):
+            _warn_unused(registry, op.partition(".")[0], entry)
+
+
 def classify(func: torch._ops.OpOverload, registry: Registry) -> Any:
     """The cost handler of an op: a formula, ZERO, UNKNOWN or DECOMPOSE. A composite op is
     run as its parts, which are counted, so inference mode counts what no_grad counts (and a
-    formula for a composite op, which no_grad never reaches, is not used). The registry is asked
+    formula for a composite op, which no_grad never reaches, is not used: `warn_unused_formulas`
+    says so when a count starts, and this when an op defined later arrives). The registry is asked
     next (by overload, packet, then an in-place op's out-of-place packet); an op outside the aten
     namespace is priced only there, by its full name, so it never takes the formula of an aten
-    op that shares its bare name. Then views are free, `_foreach_*` and pointwise-tagged ops
-    cost per element, and ops only torch's own registry knows get its count."""
+    op that shares its bare name. Then views and in-place views are free by rule (whatever their
+    namespace), `_foreach_*` and pointwise-tagged ops cost per element, and ops only torch's own
+    registry knows get its count."""
     name = normalized_op_name(func.overloadpacket.__name__)
     entry = registry.lookup(
         func.name(), func.overloadpacket._qualified_op_name, f"{func.namespace}::{name}"
     )
     if _is_composite(func):
         if entry is not None and entry.source != BUILTIN_SOURCE:
-            warnings.warn(
-                f"the formula for {func.name()} from {entry.source} is not used: torch runs "
-                "this op as other ops (a composite op), and those are counted; price them, or "
-                "price the module with pytest_flopbudget_module_cost",
-                stacklevel=2,
-            )
+            _warn_unused(registry, func.overloadpacket._qualified_op_name, entry)
         return DECOMPOSE
     if entry is not None:
         return ZERO if entry.formula is zero_cost else entry.formula
+    if _moves_no_data(func):
+        return ZERO
     if func.namespace != "aten":
         return UNKNOWN
-    if func.is_view:
-        return ZERO
     if name.startswith(FOREACH_PREFIX):
         return FOREACH_COST
     if torch.Tag.pointwise in func.tags or _out_of_place_is_pointwise(func, name):

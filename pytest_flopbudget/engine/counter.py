@@ -19,7 +19,14 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from pytest_flopbudget.engine.aggregate import BACKWARD, FORWARD, ScopeKey, build_profile
-from pytest_flopbudget.engine.classify import COMPOSITE, DECOMPOSE, UNKNOWN, ZERO, handler
+from pytest_flopbudget.engine.classify import (
+    COMPOSITE,
+    DECOMPOSE,
+    UNKNOWN,
+    ZERO,
+    handler,
+    warn_unused_formulas,
+)
 from pytest_flopbudget.engine.conventions import COUNT_CONVENTIONS
 from pytest_flopbudget.engine.cost import Cost
 from pytest_flopbudget.engine.formulas import INTEGER_MATMULS
@@ -29,7 +36,7 @@ from pytest_flopbudget.engine.registry import Registry, current
 from pytest_flopbudget.engine.sparsity import SparseWeights
 from pytest_flopbudget.engine.tracking import ModuleTracker
 from pytest_flopbudget.engine.traffic import bytes_moved, moves_nothing, op_dtype
-from pytest_flopbudget.text import calls_listed
+from pytest_flopbudget.text import calls_listed, teach_hint
 
 __all__ = ["Counter", "Counting", "UncountedOpsError", "counting", "profile"]
 
@@ -85,8 +92,10 @@ class Counter(TorchDispatchMode):
         super().__init__()
         if registry is None:  # Counter used directly: the registry a count would use now
             registry, module_cost = current()
+        warn_unused_formulas(registry)
         self.registry, self.module_cost = registry, module_cost
-        self.held: list[list[tuple[str, ScopeKey, Cost, int, str]]] = []
+        # (op, scope key, its Cost or None for no cost, bytes moved, dtype, name if uncounted)
+        self.held: list[list[tuple[str, ScopeKey, Cost | None, int, str, str]]] = []
         self.count = count
         self.track_backward = track_backward
         self.only_modules = only_modules
@@ -122,8 +131,9 @@ class Counter(TorchDispatchMode):
         self.tracker.exit(module, output)
 
     def _price_module(self, module: torch.nn.Module, args: Any, output: Any, held: list) -> None:
-        """The module-cost hook's Cost stands for the ops held while the module ran; without
-        one (None, or a hook that failed) the held ops are counted as they are."""
+        """The module-cost hook's Cost stands for the ops held while the module ran, those with
+        no cost included; without one (None, or a hook that failed) the held ops are counted,
+        or listed as uncounted, as they are."""
         label = f"{type(module).__name__} (module cost)"
         try:
             cost = self.module_cost(module=module, args=args, output=output)
@@ -166,17 +176,18 @@ class Counter(TorchDispatchMode):
             self._record(name, key, NO_COST, moved, "")
             return out
         if cost_of is UNKNOWN:
-            self.uncounted[name] += 1
-            self._record(name, key, NO_COST, moved, "")
+            self._record(name, key, None, moved, "")
             return out
         try:
             cost = cost_of(args, kwargs, out)
         except Exception as error:  # a formula that cannot read these arguments: say so
-            self.uncounted[f"{name} (formula failed: {_one_line(error)})"] += 1
-            cost = NO_COST
+            failed = f"{name} (formula failed: {_one_line(error)})"
+            self._record(name, key, None, moved, "", failed)
+            return out
         if not isinstance(cost, Cost):
-            self.uncounted[f"{name} (formula returned {type(cost).__name__}, not a Cost)"] += 1
-            cost = NO_COST
+            reason = f"formula returned {type(cost).__name__}, not a Cost"
+            self._record(name, key, None, moved, "", f"{name} ({reason})")
+            return out
         tf32 = bool(cost.macs) and self.tf32["conv" in name]
         priced = cost.macs or cost.other_flops
         self._record(name, key, cost, moved, op_dtype(args, out, tf32) if priced else "")
@@ -193,13 +204,25 @@ class Counter(TorchDispatchMode):
         finally:
             TorchDispatchMode.__exit__(self, None, None, None)
 
-    def _record(self, name: str, key: ScopeKey, cost: Cost, moved: int, dtype: str) -> None:
-        """Add an op's cost and bytes, or hold them while a module that a module-cost hook may
-        price runs. `dtype` names the dtype the op computes in ("" when it has no FLOPs)."""
+    def _record(
+        self,
+        name: str,
+        key: ScopeKey,
+        cost: Cost | None,
+        moved: int,
+        dtype: str,
+        uncounted: str = "",
+    ) -> None:
+        """Add an op's cost and bytes (a cost of None: list the op, as `uncounted` names it,
+        with its bytes only), or hold them while a module that a module-cost hook may price
+        runs: a Cost for the module stands for both kinds. `dtype` names the dtype the op
+        computes in ("" when it has no FLOPs)."""
         if self.held:
-            self.held[-1].append((name, key, cost, moved, dtype))
-        else:
-            self._add(name, key, cost, moved, dtype)
+            self.held[-1].append((name, key, cost, moved, dtype, uncounted))
+            return
+        if cost is None:
+            self.uncounted[uncounted or name] += 1
+        self._add(name, key, cost or NO_COST, moved, dtype)
 
     def _add(self, name: str, key: ScopeKey, cost: Cost, moved: int, dtype: str) -> None:
         has_weights = cost.weight_uses or cost.separate_weight_uses
@@ -264,13 +287,22 @@ def _name_of(model: Any) -> str:
     return getattr(model, "__qualname__", None) or type(model).__name__
 
 
+# how to teach the counter an op from Python (a `text.teach_hint` template)
+PYTHON_HINT = (
+    'with formulas={mapping} (this call), @pytest_flopbudget.register_formula("{op}") (the '
+    "process) or pytest_flopbudget_formulas() in conftest.py (its tests)"
+)
+
+
 def _raise_if_uncounted(result: Profile) -> None:
     if result.uncounted:
         listed = calls_listed(result.uncounted)
+        hint = teach_hint(result.uncounted, PYTHON_HINT)
         raise UncountedOpsError(
             f"strict=True: {len(result.uncounted)} op(s) of {result.model_name} produced "
             f"floating-point output but have no cost formula, so their FLOPs would be 0: "
-            f"{listed}. Pass strict=False to count the rest and list these in profile.uncounted."
+            f"{listed}{f'; {hint}' if hint else ''}. Pass strict=False to count the rest and "
+            "list these in profile.uncounted."
         )
 
 
@@ -366,7 +398,7 @@ def counting(
     at top level are named by their class. With `only_modules`, only work that runs inside some
     module's forward (or its backward) counts: what the pytest marker alone measures.
     `formulas` prices ops for this block only. Read the result from the yielded handle's
-    `profile`.
+    `profile` (when the block raised too: what ran before the exception).
     """
     _check_count(count)
     if model is not None and not isinstance(model, torch.nn.Module):
@@ -378,9 +410,11 @@ def counting(
     roots = [model] if model is not None else []
     counter = Counter(roots, count, True, only_modules, registry, module_cost)
     handle = Counting()
-    with counter:
-        yield handle
-    name = _name_of(model) if model is not None else "+".join(map(_name_of, counter.roots))
-    handle._profile = counter.result(name or "block")
+    try:
+        with counter:
+            yield handle
+    finally:  # ready even when the block raised: what ran before the exception
+        name = _name_of(model) if model is not None else "+".join(map(_name_of, counter.roots))
+        handle._profile = counter.result(name or "block")
     if strict:
         _raise_if_uncounted(handle._profile)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from pytest_flopbudget.text import columns, human, share
+from pytest_flopbudget.text import columns, human, share, times_listed
 
 __all__ = [
     "OTHER_THREAD",
@@ -179,7 +179,7 @@ class Profile:
             lines.append("")
             lines.append(
                 "uncounted ops (floating-point work with no formula, counted as 0): "
-                + ", ".join(f"{name} ×{calls}" for name, calls in self.uncounted.items())
+                + times_listed(self.uncounted)
             )
         return "\n".join(lines)
 

@@ -129,6 +129,8 @@ class Registry:
     def __init__(self, entries: dict[str, Entry] | None = None) -> None:
         self.entries: dict[str, Entry] = dict(entries or {})
         self.handlers: dict[Any, Any] = {}  # the counter's per-op cache (see classify.handler)
+        self.checked = False  # its formulas for composite ops looked for (classify)
+        self.warned: set[str] = set()  # the composite ops whose formula it warned about
         self.digest: str | None = None  # its fingerprint, once computed
 
     def stacked(self, formulas: Any, source: str) -> Registry:

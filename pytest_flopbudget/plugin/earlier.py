@@ -23,12 +23,13 @@ LAST_RUN_DETAIL_KEY = "flopbudget/last-run-detail"
 class Earlier:
     """The earlier run: its totals by node id (`previous`), its test entries (`details`) and
     how it was made (`context`); `against` is "baseline" or "last" (`compared_with` says it in
-    words, `source` is the baseline's path). The last-run cache as read (`last_run`, `seen`,
+    words, None when there is no last run: a first run, or pytest's cache off; `source` is the
+    baseline's path). The last-run cache as read (`last_run`, `seen`,
     `last_run_detail`), and whether it was corrupt (then this run rewrites it)."""
 
     previous: dict[str, dict]
     against: str
-    compared_with: str
+    compared_with: str | None
     context: dict[str, Any]
     details: dict[str, dict[str, Any]]
     source: str = ""
@@ -82,7 +83,7 @@ def read_earlier(config: pytest.Config, baseline: str) -> Earlier:
         return Earlier(
             previous=last_run,
             against="last",
-            compared_with="last run",
+            compared_with="last run" if last_run else None,
             context=detail.get("context") or {},
             details=detail.get("tests") or {},
             last_run_corrupt=corrupt,

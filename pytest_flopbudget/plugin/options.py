@@ -11,6 +11,7 @@ import pytest
 
 from pytest_flopbudget.budgets.values import BudgetError, parse_depth, parse_percent
 from pytest_flopbudget.reporting.formats import ReportTargetError, parse_targets, targets_help
+from pytest_flopbudget.text import empty_path
 
 __all__ = ["Options", "add_options", "read_options"]
 
@@ -49,8 +50,16 @@ def add_options(parser: pytest.Parser) -> None:
         "--flop-budget-update",
         action="store_true",
         default=False,
-        help="write the measured values into pyproject.toml as budgets at the end of the run "
-        "(budget overruns do not fail the run)",
+        help="write the measured values, plus update_headroom (default 0%%), into pyproject.toml "
+        "as budgets at the end of the run (budget overruns do not fail the run; each written "
+        "test's status says updated); tests that failed for their own reason are left out",
+    )
+    group.addoption(
+        "--flop-budget-update-failed",
+        action="store_true",
+        default=False,
+        help="as --flop-budget-update, and write the measured values of tests that failed for "
+        "their own reason too (what ran before the failure)",
     )
     group.addoption(
         "--flop-budget-disable",
@@ -82,6 +91,7 @@ class Options:
 
     disabled: bool = False
     updating: bool = False
+    update_failed: bool = False  # the update writes failed tests' values too
     strict: bool = False
     terminal_report: bool = False
     report_files: list[tuple[str, Path]] = field(default_factory=list)
@@ -107,15 +117,24 @@ def read_options(config: pytest.Config) -> Options:
             fail_on_increase = parse_percent(option, "--flop-fail-on-increase", "the command line")
         except BudgetError as error:
             raise pytest.UsageError(str(error)) from None
+    baseline = config.getoption("flop_baseline")
+    if baseline is not None and not baseline.strip():  # --flop-baseline="$BASE", BASE unset
+        raise pytest.UsageError(
+            f"{empty_path('the path of --flop-baseline')}; without a baseline, leave the option "
+            "out (the run compares with the last run)"
+        )
     return Options(
         disabled=bool(config.getoption("flop_budget_disable")),
-        updating=bool(config.getoption("flop_budget_update")),
+        updating=bool(
+            config.getoption("flop_budget_update") or config.getoption("flop_budget_update_failed")
+        ),
+        update_failed=bool(config.getoption("flop_budget_update_failed")),
         strict=bool(config.getoption("flop_strict")),
         terminal_report=terminal,
         report_files=files,
         depth=config.getoption("flop_report_depth"),
         fail_on_increase=fail_on_increase,
-        baseline=config.getoption("flop_baseline") or "",
+        baseline=baseline or "",
     )
 
 

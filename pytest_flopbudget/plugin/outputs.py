@@ -14,6 +14,7 @@ from pytest_flopbudget.plugin.options import full_run, report_path
 
 if TYPE_CHECKING:
     from pytest_flopbudget.budgets.verdict import TestRow
+    from pytest_flopbudget.reporting.deltas import WhyItChanged
     from pytest_flopbudget.reporting.formats import Run
 
 __all__ = ["finish", "module_changes", "terminal_summary"]
@@ -39,31 +40,28 @@ def gone(session: Session) -> list[str]:
     return sorted(set(session.earlier.previous) - set(session.collected))
 
 
-def module_changes(session: Session, row: TestRow) -> list[str]:
-    """The lines naming the modules whose FLOPs changed most against the earlier run."""
+def module_changes(session: Session, row: TestRow) -> WhyItChanged | None:
+    """The modules that explain the test's FLOP change against the earlier run."""
     before = session.earlier.details.get(row.nodeid)
     if before is None:
-        return []
-    from pytest_flopbudget.reporting.deltas import change_lines
+        return None
+    from pytest_flopbudget.reporting.deltas import WhyItChanged
     from pytest_flopbudget.reporting.deltas import module_changes as changes
     from pytest_flopbudget.reporting.json_report import row_detail
 
-    found = change_lines(changes(before, row_detail(row)))
-    if not found:
-        return []
-    return [f"FLOPs by module against {session.earlier.over()}:", *(f"  {x}" for x in found)]
+    return WhyItChanged(session.earlier.over(), changes(before, row_detail(row)))
 
 
 def finish(session: Session, pytest_session: pytest.Session) -> None:
-    """Write the report files, update pyproject.toml, remember the run. Each step on its own: a
-    report that cannot be written (an error line) leaves the update and the cache to happen; a
-    bug in one step propagates after the others ran."""
-    rows = rows_of(session)
-    files = session.options.report_files
-    steps = [partial(_write_report, session, kind, path, rows) for kind, path in files]
-    if session.options.updating:
-        steps.append(partial(_update, session, pytest_session, rows))
-    steps.append(partial(_remember, session, rows))
+    """Update pyproject.toml (first: the reports and the summary say what it did), write the
+    report files, remember the run. Each step on its own: an update or a report that cannot be
+    written (an error line) leaves the other steps to happen; a bug in one step propagates
+    after the others ran."""
+    steps = [partial(_update, session, pytest_session)] if session.options.updating else []
+    steps += [
+        partial(_write_report, session, kind, path) for kind, path in session.options.report_files
+    ]
+    steps.append(partial(_remember, session))
     failure = None
     for step in steps:
         try:
@@ -96,9 +94,10 @@ def _run(session: Session, rows: list[TestRow]) -> Run:
     )
 
 
-def _write_report(session: Session, kind: str, path: Path, rows: list) -> None:
+def _write_report(session: Session, kind: str, path: Path) -> None:
     from pytest_flopbudget.reporting.formats import FORMATS
 
+    rows = rows_of(session)
     path = report_path(session.config, path)
     report = FORMATS[kind]
     try:
@@ -118,7 +117,10 @@ def _write_report(session: Session, kind: str, path: Path, rows: list) -> None:
     session.messages.append(f"flop budget: wrote the {kind} report to {path}")
 
 
-def _update(session: Session, pytest_session: pytest.Session, rows: list) -> None:
+def _update(session: Session, pytest_session: pytest.Session) -> None:
+    """Rewrite pyproject.toml; each test whose entry it wrote says so in its status (`update`
+    on its row: "updated" or "new")."""
+    rows = rows_of(session)
     if pytest_session.exitstatus == pytest.ExitCode.INTERRUPTED:
         session.messages.append(
             f"flop budget update: the run was interrupted; {session.pyproject} not updated"
@@ -127,6 +129,9 @@ def _update(session: Session, pytest_session: pytest.Session, rows: list) -> Non
     # tomlkit only when rewriting
     from pytest_flopbudget.budgets.update import UpdateError, update_pyproject
 
+    failed = [row for row in rows if row.failed]
+    if not session.options.update_failed:
+        rows = [row for row in rows if not row.failed]
     pinned = {row.nodeid: row.location for row in rows if row.pinned}
     collected = session.collected if full_run(session.config) else None
     try:
@@ -134,24 +139,34 @@ def _update(session: Session, pytest_session: pytest.Session, rows: list) -> Non
     except UpdateError as error:
         session.errors.append(f"flop budget update: {error}")
         return
+    for what, nodeids in (("updated", result.updated), ("new", result.new)):
+        for nodeid in nodeids:
+            session.rows[nodeid]["update"] = what
     session.messages += result.lines(session.pyproject)
     with_modules = sum(1 for row in rows if row.module_budgets)
     if with_modules:
         session.messages.append(
             f"  module budgets of {with_modules} test(s) left as they are (edit by hand)"
         )
+    if failed and not session.options.update_failed:
+        session.messages.append(
+            f"  {len(failed)} test(s) that failed for their own reason not written "
+            "(--flop-budget-update-failed writes them too)"
+        )
 
 
-def _remember(session: Session, rows: list[TestRow]) -> None:
+def _remember(session: Session) -> None:
     """This run's totals over the last run's in pytest's cache, pruned (see lastrun.py)."""
     cache = getattr(session.config, "cache", None)
     if cache is None:
         return
+    rows = rows_of(session)
     from pytest_flopbudget.plugin.earlier import LAST_RUN_DETAIL_KEY
     from pytest_flopbudget.reporting.json_report import row_detail, run_context
     from pytest_flopbudget.reporting.lastrun import LAST_RUN_KEY, SEEN_KEY, remember
 
     earlier = session.earlier
+    rows = [row for row in rows if not row.failed]  # it may have stopped short: not a last run
     measured = {row.nodeid: dict(row.totals) for row in rows}
     is_full = full_run(session.config)
     if not (measured or is_full or earlier.last_run_corrupt):
@@ -200,6 +215,14 @@ def _summary_notes(session: Session, rows: list[TestRow]) -> list[str]:
     return lines
 
 
+def _strict_disabled(session: Session, rows: list[TestRow]) -> list[str]:
+    """The summary's first line when strict is on but --flop-budget-disable fails nothing."""
+    strict = session.options.strict or session.settings.strict
+    if not session.options.disabled or not (strict or any(row.strict_failure for row in rows)):
+        return []
+    return ["flop budget: strict reports but fails nothing under --flop-budget-disable"]
+
+
 def terminal_summary(session: Session, terminalreporter: Any) -> None:
     """The `flop budget` section: GitHub annotations, the summary table and its notes, the
     detailed reports, the messages of the session's end, then its errors."""
@@ -208,7 +231,7 @@ def terminal_summary(session: Session, terminalreporter: Any) -> None:
         from pytest_flopbudget.plugin.github import github_error
 
         for row in rows:
-            if row.violations or row.strict_failure or row.module_errors:
+            if not row.failed and (row.violations or row.strict_failure or row.module_errors):
                 terminalreporter.write_line(github_error(row))
     verbosity = terminalreporter.verbosity
     if verbosity > -2 and (rows or session.messages):
@@ -224,10 +247,11 @@ def _write_summary(session: Session, tr: Any, rows: list, verbosity: int) -> Non
         width = tr._tw.fullwidth
         markup = tr._tw.markup  # colours only when pytest colours its output
         previous, against = session.earlier.previous, session.earlier.against
-        lines = summary_lines(rows, previous, verbosity, width, against, markup)
+        report = session.options.terminal_report
+        lines = summary_lines(rows, previous, verbosity, width, against, markup, report)
         if verbosity >= 0:
             tr.write_sep("=", "flop budget")
-        for line in [*lines, *_summary_notes(session, rows)]:
+        for line in [*_strict_disabled(session, rows), *lines, *_summary_notes(session, rows)]:
             tr.write_line(line)
     if session.options.terminal_report:
         for row in sorted(rows, key=lambda r: r.nodeid):

@@ -139,15 +139,20 @@ class FlopBudgetSession:
                 return (yield)
         from pytest_flopbudget.engine.counter import counting
 
-        # The test's own failure propagates from the yield and wins over any budget.
-        with using(state.extensions), counting(count=state.count, only_modules=True) as whole_call:
-            result = yield
-        profiles = state.recorded or [whole_call.profile]
-        row = self._verdict(item, state, profiles)
-        item.stash[ROW_KEY] = row.to_dict()
-        for key, value in row.totals.items():
-            item.user_properties.append((f"flopbudget_{key}", value))
-        _warn_unmeasured(item.nodeid, row, sum(p.unseen_thread_calls for p in profiles))
+        whole_call = None
+        try:
+            with (
+                using(state.extensions),
+                counting(count=state.count, only_modules=True) as whole_call,
+            ):
+                result = yield
+        except BaseException as error:
+            # The test's own failure propagates and wins over any budget: its row keeps what
+            # ran before it, marked failed; the plugin adds no failure of its own.
+            if whole_call is not None and isinstance(error, (Exception, pytest.fail.Exception)):
+                self._record(item, state, whole_call.profile, failed=True)
+            raise
+        row = self._record(item, state, whole_call.profile)
         from pytest_flopbudget.budgets.verdict import fails
 
         if fails(row, disabled=self.options.disabled, updating=self.options.updating):
@@ -156,6 +161,23 @@ class FlopBudgetSession:
 
             pytest.fail(failure_text(row, module_changes(self, row)), pytrace=False)
         return result
+
+    def _record(
+        self, item: pytest.Item, state: TestBudget, whole_call: Profile, failed: bool = False
+    ) -> TestRow:
+        """The test's row (what the fixture recorded, else the whole call) on the item, for its
+        report, and its totals as junit properties; `failed`: the test failed for its own
+        reason."""
+        from dataclasses import replace
+
+        profiles = state.recorded or [whole_call]
+        row = replace(self._verdict(item, state, profiles), failed=failed)
+        item.stash[ROW_KEY] = row.to_dict()
+        for key, value in row.totals.items():
+            item.user_properties.append((f"flopbudget_{key}", value))
+        if not failed:  # a test that stopped short measured less: no warning about it
+            _warn_unmeasured(item.nodeid, row, sum(p.unseen_thread_calls for p in profiles))
+        return row
 
     def _verdict(self, item: pytest.Item, state: TestBudget, profiles: list[Profile]) -> TestRow:
         from pytest_flopbudget.budgets.verdict import verdict
@@ -188,6 +210,8 @@ class FlopBudgetSession:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         row = getattr(report, REPORT_ATTRIBUTE, None)
         if report.when == "call" and row is not None:
+            if row.get("failed") and not report.failed:
+                return  # it raised, but pytest calls it skipped (xfail): no row, as a skip
             self.rows[report.nodeid] = row
             self.outcomes[report.nodeid] = report.outcome
 
@@ -217,8 +241,10 @@ def _warn_unmeasured(nodeid: str, row: TestRow, unseen: int) -> None:
     if not row.ran_torch_work:
         warnings.warn(
             FlopBudgetWarning(
-                f"{nodeid} is budgeted but ran no torch work through a module: "
-                "nothing was measured (call the model, or use the flop_budget fixture)"
+                f"{nodeid} is budgeted but ran no work inside a module: nothing was measured "
+                "(the marker counts what runs in a module's forward; call the model, or count a "
+                "function such as F.linear with the flop_budget fixture: "
+                "`with flop_budget.counting(): ...`)"
             ),
             stacklevel=1,
         )

@@ -18,15 +18,21 @@ __all__ = [
     "ModuleChange",
     "ModuleChanges",
     "TestDiff",
+    "WhyItChanged",
     "change_lines",
     "compare_reports",
     "counter_note",
+    "explanation",
+    "heading",
     "module_changes",
     "ops_change",
     "ops_change_text",
 ]
 
-SHOWN_CHANGES = 8  # module lines per test; the rest are counted
+SHOWN_CHANGES = 8  # module lines per test at most; the rest are counted
+# The shown modules explain at least this share of a test's FLOP change, where that many lines
+# can: the largest changes are taken first until what is left unexplained is under 10%.
+EXPLAINED = 0.9
 
 
 @dataclass(frozen=True)
@@ -40,8 +46,12 @@ class ModuleChange:
     after: int | None
 
     @property
+    def delta(self) -> int:
+        return (self.after or 0) - (self.before or 0)
+
+    @property
     def size(self) -> int:
-        return abs((self.after or 0) - (self.before or 0))
+        return abs(self.delta)
 
     def text(self) -> str:
         label = f"{self.name} ({self.type_name})" if self.name else self.type_name
@@ -55,11 +65,20 @@ class ModuleChange:
 
 @dataclass(frozen=True)
 class ModuleChanges:
-    """The modules whose FLOPs changed, the largest change first. `comparable` is False when
-    the earlier measurement has no module tree (a version 1 report)."""
+    """The modules that explain a test's FLOP change, the largest change first (`changes`), and
+    how many other changed modules are left out (`rest`). `delta` is the test's FLOP change
+    (None when a side has no total). `comparable` is False when the earlier measurement has no
+    module tree (a version 1 report)."""
 
     changes: list[ModuleChange] = field(default_factory=list)
     comparable: bool = True
+    delta: int | None = None
+    rest: int = 0
+
+    @property
+    def explained(self) -> int:
+        """The FLOP change of the shown modules, together."""
+        return sum(change.delta for change in self.changes)
 
 
 def _modules(entry: Mapping[str, Any]) -> dict[str, tuple[str, int]] | None:
@@ -88,20 +107,57 @@ def _left_out(entry: Mapping[str, Any]) -> int:
     return value if isinstance(value, int) and value > 0 else 0
 
 
-def _ancestors(name: str) -> list[str]:
+def _parent(name: str, names: set[str]) -> str | None:
+    """The nearest module above `name` in the tree (an unnamed root is above every other)."""
     parts = name.split(".")
-    return [".".join(parts[:i]) for i in range(1, len(parts))]
+    for end in range(len(parts) - 1, 0, -1):
+        if ".".join(parts[:end]) in names:
+            return ".".join(parts[:end])
+    return "" if name and "" in names else None
+
+
+def _frontier(names: set[str], changed: Mapping[str, ModuleChange], works: set[str]) -> list[str]:
+    """The changed modules that stand for the change below them, from the roots down: a changed
+    module stands for its children when all of them that do work changed with it (or none did:
+    the change is its own); otherwise its changed children are looked at instead."""
+    children: dict[str | None, list[str]] = {}
+    for name in sorted(names):
+        children.setdefault(_parent(name, names), []).append(name)
+
+    def visit(name: str) -> list[str]:
+        working = [child for child in children.get(name, []) if child in works]
+        moved = [child for child in working if child in changed]
+        if name in changed and len(moved) in (0, len(working)):
+            return [name]
+        return [found for child in children.get(name, []) for found in visit(child)]
+
+    return [found for root in children.get(None, []) for found in visit(root)]
+
+
+def _explaining(ordered: list[ModuleChange], delta: int | None) -> list[ModuleChange]:
+    """The fewest of `ordered` (the largest change first) that explain `delta` to EXPLAINED, at
+    most SHOWN_CHANGES; the first SHOWN_CHANGES where there is no change to explain."""
+    if not delta:
+        return ordered[:SHOWN_CHANGES]
+    shown, explained = [], 0
+    for change in ordered[:SHOWN_CHANGES]:
+        shown.append(change)
+        explained += change.delta
+        if abs(delta - explained) <= (1 - EXPLAINED) * abs(delta):
+            break
+    return shown
 
 
 def module_changes(before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> ModuleChanges:
-    """The modules whose FLOPs differ between two entries of one test, the largest absolute
-    change first.
+    """The modules that explain the FLOP change between two entries of one test: the fewest
+    changed modules, the largest change first, whose changes add up to EXPLAINED (90%) of the
+    test's change (at most SHOWN_CHANGES of them), a parent standing for its children when all
+    of them changed; the other changed modules are counted in `rest`.
 
-    Left out: unchanged modules; a module holding all of the test's work on both sides (a root:
-    its change is the test's own); a new (removed) module inside a new (removed) parent, which
-    the parent's line covers. A module missing from a side whose tree was cut (`modules_left_out`)
-    and no costlier than that side's cheapest kept module may have been cut, not added or
-    removed: it is left out too.
+    Never a change: an unchanged module; a module holding all of the test's work on both sides
+    (a root or a wrapper: its change is the test's own, so its children are looked at). A module
+    missing from a side whose tree was cut (`modules_left_out`) and no costlier than that side's
+    cheapest kept module may have been cut, not added or removed: it is left out too.
     """
     before_tree = _modules(before or {})
     after_tree = _modules(after)
@@ -110,38 +166,79 @@ def module_changes(before: Mapping[str, Any] | None, after: Mapping[str, Any]) -
     before_total, after_total = _total(before or {}), _total(after)
     cut_before = min((f for _, f in before_tree.values()), default=0) if _left_out(before) else -1
     cut_after = min((f for _, f in after_tree.values()), default=0) if _left_out(after) else -1
-    changes = []
-    for name in sorted(set(before_tree) | set(after_tree)):
+    changed: dict[str, ModuleChange] = {}
+    names = set(before_tree) | set(after_tree)
+    for name in names:
         old, new = before_tree.get(name), after_tree.get(name)
         if old is not None and new is not None:
             if old[1] == new[1] or (old[1] == before_total and new[1] == after_total):
                 continue
-            changes.append(ModuleChange(name, new[0], old[1], new[1]))
-        elif new is not None:
-            if new[1] <= cut_before or any(
-                a in after_tree and a not in before_tree for a in _ancestors(name)
-            ):
-                continue
-            changes.append(ModuleChange(name, new[0], None, new[1]))
-        elif old is not None:
-            if old[1] <= cut_after or any(
-                a in before_tree and a not in after_tree for a in _ancestors(name)
-            ):
-                continue
-            changes.append(ModuleChange(name, old[0], old[1], None))
-    changes.sort(key=lambda c: (-c.size, c.name))
-    return ModuleChanges(changes)
+            changed[name] = ModuleChange(name, new[0], old[1], new[1])
+        elif new is not None and new[1] > cut_before:
+            changed[name] = ModuleChange(name, new[0], None, new[1])
+        elif old is not None and old[1] > cut_after:
+            changed[name] = ModuleChange(name, old[0], old[1], None)
+    works = {n for n in names if before_tree.get(n, ("", 0))[1] or after_tree.get(n, ("", 0))[1]}
+    ordered = sorted(
+        (changed[name] for name in _frontier(names, changed, works)),
+        key=lambda c: (-c.size, c.name),
+    )
+    delta = None if before_total is None or after_total is None else after_total - before_total
+    shown = _explaining(ordered, delta)
+    return ModuleChanges(shown, delta=delta, rest=len(ordered) - len(shown))
 
 
-def change_lines(changes: ModuleChanges, limit: int = SHOWN_CHANGES) -> list[str]:
-    """One line per changed module (at most `limit`, then a count of the rest)."""
+def explanation(changes: ModuleChanges) -> str:
+    """``2 modules explain 96% of +12.5 MFLOPs``; empty when the test's FLOPs did not change
+    (or are not known) or no module changed."""
+    if not changes.delta or not changes.changes:
+        return ""
+    n = len(changes.changes)
+    modules = "1 module explains" if n == 1 else f"{n} modules explain"
+    share = int(100 * changes.explained / changes.delta)  # never rounded up to a share not had
+    sign = "+" if changes.delta > 0 else "-"
+    return f"{modules} {share}% of {sign}{human(abs(changes.delta), 'FLOPs')}"
+
+
+def change_lines(changes: ModuleChanges) -> list[str]:
+    """One line per module that explains the change, then a count of the other changed
+    modules."""
     if not changes.comparable:
         return ["(the earlier report has no module tree: write it again with this version)"]
-    lines = [change.text() for change in changes.changes[:limit]]
-    rest = len(changes.changes) - limit
-    if rest > 0:
-        lines.append(f"… and {rest} more changed module{'s' if rest > 1 else ''}")
+    lines = [change.text() for change in changes.changes]
+    if changes.rest:
+        lines.append(f"… and {changes.rest} more changed module{'s' if changes.rest > 1 else ''}")
     return lines
+
+
+def heading(changes: ModuleChanges, against: str = "") -> str:
+    """``FLOPs by module against the baseline: 2 modules explain 96% of +12.5 MFLOPs``."""
+    explained = explanation(changes)
+    return (
+        "FLOPs by module"
+        + (f" against {against}" if against else "")
+        + (f": {explained}" if explained else "")
+    )
+
+
+@dataclass(frozen=True)
+class WhyItChanged:
+    """A test's module changes against an earlier run, and that run's name ("the baseline")."""
+
+    against: str
+    changes: ModuleChanges
+
+    def lines(self) -> list[str]:
+        """The heading, then the module lines, indented; none when no module changed."""
+        if self.changes.comparable and not self.changes.changes:
+            return []
+        body = change_lines(self.changes)
+        return [heading(self.changes, self.against), *(f"  {line}" for line in body)]
+
+    @property
+    def names(self) -> set[str]:
+        """The modules the lines name."""
+        return {change.name for change in self.changes.changes}
 
 
 def _op_names(entry: Mapping[str, Any]) -> set[str] | None:
@@ -245,7 +342,7 @@ def compare_reports(
         ]
         same = all(now["totals"].get(k) == old["totals"].get(k) for k in ("flops", "params"))
         grew = threshold is not None and any(g is not None and g > threshold for g in growth)
-        lines = change_lines(module_changes(old, now)) if not same else []
+        lines = [] if same else WhyItChanged("", module_changes(old, now)).lines()
         added, removed = ops_change(old, now)
         if added or removed:
             lines.append("ops changed: " + ops_change_text(added, removed))

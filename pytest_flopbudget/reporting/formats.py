@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pytest_flopbudget.text import empty_path
+
 if TYPE_CHECKING:
     from pytest_flopbudget.budgets.verdict import TestRow
 
@@ -28,7 +30,7 @@ class Run:
     against: str = "last"
     count: str = "all"
     outcomes: Mapping[str, str] = field(default_factory=dict)
-    compared_with: str = "last run"
+    compared_with: str | None = "last run"
     source: str = ""
     gone: Sequence[str] = ()
     details: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -93,13 +95,22 @@ FORMATS: dict[str, Format] = {
 
 
 class ReportTargetError(ValueError):
-    """A ``--flop-report`` value that names no format, or a file format without a path."""
+    """A ``--flop-report`` value that names no format, or a file format without a path (or with
+    an empty one)."""
 
 
 def _usage() -> str:
     """``term, json:PATH or markdown:PATH``."""
     forms = [name if f.render is None else f"{name}:PATH" for name, f in FORMATS.items()]
     return f"{', '.join(forms[:-1])} or {forms[-1]}" if len(forms) > 1 else forms[0]
+
+
+def _empty(found: Format, value: str) -> str:
+    """``--flop-report=markdown:`` (the path a variable that is not set): say so."""
+    message = empty_path(f"the path of --flop-report={value}")
+    if found.appends_to_step_summary:
+        message += " ($GITHUB_STEP_SUMMARY is set only in a GitHub Actions job)"
+    return f"{message}; write {found.name}:PATH"
 
 
 def targets_help() -> str:
@@ -119,8 +130,10 @@ def parse_targets(values: Sequence[str]) -> tuple[bool, list[tuple[str, Path]]]:
         found = FORMATS.get(name)
         if found is not None and found.render is None and value == name:
             terminal = True
-        elif found is not None and found.render is not None and target:
+        elif found is not None and found.render is not None and target.strip():
             files.append((name, Path(target)))
+        elif found is not None and found.render is not None and value != name:
+            raise ReportTargetError(_empty(found, value))
         else:
             raise ReportTargetError(f"--flop-report={value}: use {_usage()}")
     return terminal, files

@@ -10,15 +10,16 @@ JSON schema, version 2 (`"schema": "pytest-flopbudget/report"`; version 1 baseli
       "commit": "3f2a9c…" | null,                         # $GITHUB_SHA, else git rev-parse HEAD
       "plugin_version": "0.1.0", "torch_version": "2.13.0", "python_version": "3.11.7",
       "count": "all",                                     # the FLOP convention
-      "compared_with": "last run" | "baseline <path>",
+      "compared_with": "last run" | "baseline <path>" | null,   # null: no earlier run
       "tests": [{
         "nodeid": "tests/test_x.py::test_a", "location": "tests/test_x.py:12",
-        "outcome": "passed" | "failed",                   # the test's call phase
+        "outcome": "passed" | "failed",                   # the test's call phase (none
+                                                          # for a skipped or xfailed test)
         "status": "ok" | "over:flops" | "grew:params" | ... ,  # report.status_label():
-                  # the kind (ok, over, error, grew, uncounted, new, no-torch-work), then for a
-                  # failure ":" and what failed it (over:flops+params, over:module, grew:flops,
-                  # error:module); the same string as the terminal summary; compare the kind
-                  # with status.split(":")[0]
+                  # the kind (failed, over, error, grew, uncounted, no-module-work, new,
+                  # ok), then for a failure ":" and what failed it (over:flops+params,
+                  # over:module, grew:flops, error:module); the same string as the terminal
+                  # summary; compare the kind with status.split(":")[0]
         "totals": {"flops": int, "macs": int, "params": int, "nonzero_params": int | null,
                    "sparse_flops": int | null, "param_bytes": int},
         "budget": {"flops": int, "params": int, ...},    # resolved limits, base units
@@ -164,7 +165,7 @@ def json_report(
     outcomes: Mapping[str, str],
     previous: Mapping[str, Mapping[str, Any]],
     count: str,
-    compared_with: str,
+    compared_with: str | None,
     gone: Sequence[str] = (),
     sha: str | None = None,
 ) -> dict[str, Any]:

@@ -1,13 +1,14 @@
 """The Markdown report, for pull-request comments and the GitHub job summary. No torch.
 
 The Markdown report: its first line is the verdict (a heading: how many budgeted tests failed,
-over budget, grown past the threshold, uncounted under strict), then what it compares with (the
-baseline's path, when it was made, its commit; the threshold), a line when the baseline counted
-with another torch, plugin version, convention or formulas, then the table of the failing and
-changed tests (unchanged ones only as a count; tests whose set of ops changed are marked †), the
-ops with no cost formula, a collapsible `<details>` per failing or grown test with the modules
-whose FLOPs changed most, and the gone tests. It is capped (rows, gone tests, details; and at
-GitHub's 1 MiB step-summary limit as a whole), with a count of what was left out.
+over budget, grown past the threshold, uncounted under strict, failed for their own reason),
+then what it compares with (the baseline's path, when it was made, its commit; the threshold),
+a line when the baseline counted with another torch, plugin version, convention or formulas,
+then the table of the failing and changed tests (unchanged ones only as a count; tests whose set
+of ops changed are marked †), the ops with no cost formula, a collapsible `<details>` per failing
+or grown test with the modules that explain its FLOP change, and the gone tests. It is capped (rows,
+gone tests, details; and at GitHub's 1 MiB step-summary limit as a whole), with a count of what
+was left out.
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ from pytest_flopbudget.budgets.verdict import TestRow, status, status_label
 from pytest_flopbudget.reporting.deltas import (
     change_lines,
     counter_note,
+    heading,
     module_changes,
     ops_change,
     ops_change_text,
 )
 from pytest_flopbudget.reporting.json_report import row_detail
 from pytest_flopbudget.reporting.terminal import LOWER_BOUND
-from pytest_flopbudget.text import format_delta, human, relative_change
+from pytest_flopbudget.text import format_delta, human, op_name, relative_change
 
 __all__ = ["GONE_SHOWN", "MARKDOWN_ROWS", "capped", "markdown_report", "verdict"]
 
@@ -34,10 +36,12 @@ MARKDOWN_ROWS = 100  # table rows shown; the rest counted
 MARKDOWN_DETAILS = 20  # <details> blocks shown
 GONE_SHOWN = 20  # gone tests named in the terminal and the Markdown; the rest counted
 MARKS = {
+    "failed": "💥 failed",
     "over": "🔴 over",
     "grew": "🟠 grew",
     "uncounted": "🟣 uncounted",
-    "no-torch-work": "⚪ no torch work",
+    "updated": "✏️ updated",
+    "no-module-work": "⚪ no module work",
     "new": "🆕 new",
     "ok": "✅ ok",
     "error": "⛔ error",
@@ -61,10 +65,11 @@ def _base(row_status: str) -> str:
 
 def verdict(statuses: Sequence[str], threshold: float | None) -> str:
     """``❌ 3 budgeted tests failed: 1 over budget, 2 grew past +5.0%`` or
-    ``✅ 12 budgeted tests within budget``."""
+    ``✅ 12 budgeted tests within budget``; a test that failed for its own reason is counted
+    apart (``1 failed for its own reason``)."""
     bases = [_base(s) for s in statuses]
-    over, grew, uncounted = (bases.count(s) for s in ("over", "grew", "uncounted"))
-    failed = over + grew + uncounted
+    over, grew, uncounted, own = (bases.count(s) for s in ("over", "grew", "uncounted", "failed"))
+    failed = over + grew + uncounted + own
     if not failed:
         n = len(bases)
         return f"✅ {n} budgeted test{'' if n == 1 else 's'} within budget"
@@ -75,6 +80,7 @@ def verdict(statuses: Sequence[str], threshold: float | None) -> str:
             (over, f"{over} over budget"),
             (grew, f"{grew} grew{past}"),
             (uncounted, f"{uncounted} ran ops with no cost formula (strict)"),
+            (own, f"{own} failed for {'its' if own == 1 else 'their'} own reason"),
         )
         if n
     ]
@@ -82,8 +88,21 @@ def verdict(statuses: Sequence[str], threshold: float | None) -> str:
 
 
 def _compared_line(
-    against: str, source: str, context: Mapping[str, Any] | None, threshold: float | None
+    against: str,
+    source: str,
+    context: Mapping[str, Any] | None,
+    threshold: float | None,
+    earlier_run: bool = True,
 ) -> str:
+    """What the report compares with (`earlier_run`: whether there is a last run) and the
+    allowed growth."""
+    allowed = (
+        f"growth allowed: {format_delta(threshold)}"
+        if threshold is not None
+        else "growth not checked (no --flop-fail-on-increase)"
+    )
+    if against == "last" and not earlier_run:
+        return f"No earlier run to compare with (a first run, or pytest's cache is off); {allowed}."
     if against == "last":
         what = "the last run"
     else:
@@ -93,11 +112,6 @@ def _compared_line(
         if context and context.get("commit"):
             made.append(f"commit `{str(context['commit'])[:12]}`")
         what = f"the baseline `{source}`" + (f" ({', '.join(made)})" if made else "")
-    allowed = (
-        f"growth allowed: {format_delta(threshold)}"
-        if threshold is not None
-        else "growth not checked (no --flop-fail-on-increase)"
-    )
     return f"Compared with {what}; {allowed}."
 
 
@@ -136,7 +150,7 @@ def markdown_report(
             and before.get("params") == row.params
         )
 
-    failing = ("over", "error", "grew", "uncounted")
+    failing = ("failed", "over", "error", "grew", "uncounted")
     ordered = sorted(
         (row for row in rows if not unchanged(row)),
         key=lambda r: (
@@ -159,7 +173,7 @@ def markdown_report(
     lines = [
         f"### {mark} FLOP budget: {outcome}",
         "",
-        _compared_line(against, source, context, threshold),
+        _compared_line(against, source, context, threshold, earlier_run=bool(previous)),
     ]
     note = counter_note(context or {}, now or {}, "baseline" if against != "last" else "last run")
     if note:
@@ -198,7 +212,7 @@ def markdown_report(
             f"Ops with no cost formula (these FLOPs, marked {LOWER_BOUND}, are a lower bound):",
         ]
         for row in uncounted[:MARKDOWN_ROWS]:
-            listed = ", ".join(f"`{name}` ×{calls}" for name, calls in row.uncounted.items())
+            listed = ", ".join(f"`{op_name(key)}` ×{calls}" for key, calls in row.uncounted.items())
             lines.append(f"- `{row.nodeid}`: {listed}")
         if len(uncounted) > MARKDOWN_ROWS:
             lines.append(f"- … and {len(uncounted) - MARKDOWN_ROWS} more tests")
@@ -210,8 +224,8 @@ def markdown_report(
         grown = (relative_change(row.flops, (previous.get(row.nodeid) or {}).get("flops")) or 0) > 0
         if row.nodeid not in details or not (_base(statuses[row.nodeid]) in failing or grown):
             continue
-        found = change_lines(module_changes(details[row.nodeid], row_detail(row)))
-        if not found:
+        changes = module_changes(details[row.nodeid], row_detail(row))
+        if changes.comparable and not changes.changes:
             continue
         if blocks == MARKDOWN_DETAILS:
             lines += ["", "(more tests changed: see `flopbudget diff` on the JSON reports)"]
@@ -219,10 +233,9 @@ def markdown_report(
         blocks += 1
         lines += [
             "",
-            f"<details><summary><code>{row.nodeid}</code>: FLOPs by module against {compared}"
-            "</summary>",
+            f"<details><summary><code>{row.nodeid}</code>: {heading(changes, compared)}</summary>",
             "",
-            *(f"- `{line}`" for line in found),
+            *(f"- `{line}`" for line in change_lines(changes)),
             "",
             "</details>",
         ]

@@ -11,7 +11,15 @@ from typing import Any
 from pytest_flopbudget.budgets.quantities import TABLE
 from pytest_flopbudget.budgets.verdict import STATUSES, TestRow, status, status_label
 from pytest_flopbudget.engine.profile import module_label, op_table
-from pytest_flopbudget.text import columns, format_delta, human, relative_change, share
+from pytest_flopbudget.reporting.deltas import WhyItChanged
+from pytest_flopbudget.text import (
+    columns,
+    format_delta,
+    human,
+    relative_change,
+    share,
+    times_listed,
+)
 
 __all__ = [
     "LOWER_BOUND",
@@ -22,17 +30,25 @@ __all__ = [
 ]
 
 # the colour of each status in the terminal (when pytest colours its output)
-COLOURS = {"over": "red", "error": "red", "uncounted": "red", "grew": "yellow", "ok": "green"}
+COLOURS = {
+    **dict.fromkeys(("failed", "over", "error", "uncounted"), "red"),
+    "grew": "yellow",
+    "updated": "cyan",
+    "ok": "green",
+}
 LOWER_BOUND = "≥"  # marks the FLOPs of a test that ran ops with no cost formula
+ELLIPSIS = "…"  # where the summary cut the middle of a node id
+SHARED_PREFIX = "node ids below are in "  # the line above the table when ids are shortened
+ID_ROOM = 12  # the least room a node id gets in the summary (a narrower terminal wraps the line)
 FOLD_AFTER = 8  # children shown per module in the detailed tree; the rest fold into "other"
 # the summary's columns of plain numbers, from the table of quantities: -v only ones last
 PLAIN_COLUMNS = sorted((q for q in TABLE if q.column), key=lambda q: q.verbose)
 
 
-def failure_text(row: TestRow, changes: Sequence[str] = ()) -> str:
-    """One line per exceeded limit (and the strict line), then `changes` (the modules whose
-    FLOPs changed most against the baseline or last run), the costliest modules and any
-    uncounted ops."""
+def failure_text(row: TestRow, why: WhyItChanged | None = None) -> str:
+    """One line per exceeded limit (and the strict line), then `why` (the modules that explain
+    the FLOP change against the baseline or last run), the costliest modules besides those and
+    any uncounted ops."""
     lines = list(row.failure_lines)
     over_modules = [
         entry["sources"][quantity]
@@ -41,17 +57,20 @@ def failure_text(row: TestRow, changes: Sequence[str] = ()) -> str:
     ]
     if row.violated_limits or over_modules:
         lines.append("(" + "; ".join([*row.violated_limits, *over_modules]) + ")")
-    if changes:
-        lines += ["", *changes]
-    if row.top_modules:
-        lines += ["", f"top modules by FLOPs ({row.count} convention):"]
-        width = max(len(f"{name} ({kind})") for name, kind, _ in row.top_modules)
-        for name, kind, flops in row.top_modules:
+    explained = why.lines() if why is not None else []
+    if explained:
+        lines += ["", *explained]
+    named = why.names if explained and why is not None else set()
+    top = [module for module in row.top_modules if module[0] not in named]
+    if top:
+        besides = ", besides those above" if len(top) < len(row.top_modules) else ""
+        lines += ["", f"top modules by FLOPs ({row.count} convention{besides}):"]
+        width = max(len(f"{name} ({kind})") for name, kind, _ in top)
+        for name, kind, flops in top:
             share = f"{100 * flops / row.flops:5.1f}%" if row.flops else ""
             lines.append(f"  {f'{name} ({kind})':<{width}}  {human(flops, 'FLOPs'):>12}  {share}")
     if row.uncounted and not row.strict_failure:  # the strict line names them already
-        listed = ", ".join(f"{name} ×{calls}" for name, calls in row.uncounted.items())
-        lines += ["", f"uncounted ops (counted as 0 FLOPs): {listed}"]
+        lines += ["", f"uncounted ops (counted as 0 FLOPs): {times_listed(row.uncounted)}"]
     return "\n".join(lines)
 
 
@@ -107,16 +126,63 @@ def _painter(markup: Markup | None, kind: str) -> Callable[[str], str] | None:
     return lambda text: markup(text, **{colour: True})
 
 
-def uncounted_hint(rows: Sequence[TestRow]) -> str | None:
-    """The line that says how many tests ran ops with no cost formula, and where to see them."""
-    n = sum(1 for row in rows if row.uncounted)
-    if not n:
+def _elided(text: str, room: int) -> str:
+    """`text` in at most `room` characters: its middle replaced by "…", the end (where a test's
+    name is) keeping two thirds of the room."""
+    if len(text) <= room:
+        return text
+    head = (room - 1) // 3
+    return f"{text[:head]}{ELLIPSIS}{text[len(text) - (room - 1 - head) :]}"
+
+
+def _shared_prefix(nodeids: Sequence[str]) -> str:
+    """What all `nodeids` start with: their file (``tests/test_x.py::``) when they are all in
+    one, else the directory their files are in (``tests/models/``), or ""."""
+    files = {nodeid.partition("::")[0] for nodeid in nodeids}
+    if len(files) == 1 and all("::" in nodeid for nodeid in nodeids):
+        return f"{files.pop()}::"
+    directories = [nodeid.split("::")[0].split("/")[:-1] for nodeid in nodeids]
+    shared = []
+    for names in zip(*directories, strict=False):  # as deep as the shallowest
+        if len(set(names)) > 1:
+            break
+        shared.append(names[0])
+    return "".join(f"{name}/" for name in shared)
+
+
+def _test_column(nodeids: Sequence[str], room: int, verbose: bool) -> tuple[str, list[str]]:
+    """What all the node ids shown start with ("" when nothing), and each node id as shown in
+    `room` characters (at least ID_ROOM): whole when they all fit, and always when `verbose`;
+    else without the file or directory they share and, where still too long, with the middle
+    elided."""
+    if verbose or all(len(nodeid) <= room for nodeid in nodeids):
+        return "", list(nodeids)
+    shared = _shared_prefix(nodeids)
+    room = max(room, ID_ROOM)
+    return shared, [_elided(nodeid[len(shared) :], room) for nodeid in nodeids]
+
+
+def uncounted_hint(
+    rows: Sequence[TestRow], verbose: bool = False, report: bool = False
+) -> str | None:
+    """The line that says how many tests ran ops with no cost formula, and what shows or fails
+    them: -v and --flop-report unless on (`verbose`, `report`), strict unless every such test
+    ran under it (its row has the strict line)."""
+    uncounted = [row for row in rows if row.uncounted]
+    if not uncounted:
         return None
-    tests = "1 test" if n == 1 else f"{n} tests"
-    return (
+    tests = "1 test" if len(uncounted) == 1 else f"{len(uncounted)} tests"
+    line = (
         f"{tests} ran ops with no cost formula (their FLOPs, marked {LOWER_BOUND}, are a lower "
-        "bound): see -v, --flop-report, or set strict"
+        "bound)"
     )
+    shows = [option for option, on in (("-v", verbose), ("--flop-report", report)) if not on]
+    strict = any(not row.strict_failure for row in uncounted)
+    if shows and strict:
+        return f"{line}: see {', '.join(shows)}, or set strict"
+    if shows:
+        return f"{line}: see {' or '.join(shows)}"
+    return f"{line}: set strict" if strict else line
 
 
 def summary_lines(
@@ -126,18 +192,24 @@ def summary_lines(
     width: int = 80,
     against: str = "last",
     markup: Markup | None = None,
+    report: bool = False,
 ) -> list[str]:
     """The `flop budget` section: one row per test, the worst first.
 
     Columns: status, FLOPs, the FLOP budget, Δ to that budget (negative is headroom), Δ against
     `previous` (the last run, or a baseline: `against` names it), params, nonzero params, and the
-    node id; MACs and parameter bytes too with `verbosity` > 0. When a node id does not fit
-    beside the numbers in `width` columns, every node id goes on its own line above its numbers.
-    The FLOPs of a test that ran ops with no cost formula are marked as a lower bound, and a line
-    under the table counts those tests (`verbosity` > 0 lists their ops). With `verbosity` < 0,
-    one line of counts. The status is status_label()'s, coloured by `markup` (a TerminalWriter's,
-    which colours only when pytest does): red over, error and uncounted, yellow grew, green ok.
-    Columns are as wide as their widest cell; the rule under the header is as wide as the table.
+    node id last; MACs and parameter bytes too with `verbosity` > 0. One test, one line: when the
+    node ids do not fit beside the numbers in `width` columns, the file or directory they share
+    is said once, above the table (``node ids below are in tests/models/``), and the middle of
+    an id still too long is elided (`_test_column`); with `verbosity` > 0 they are whole.
+
+    The FLOPs of a test that ran ops with no cost formula are marked as a lower bound, and a
+    line under the table counts those tests (`verbosity` > 0 lists their ops; `report`: the
+    detailed report follows, so the line does not suggest it). With `verbosity` < 0, one line
+    of counts. The status is status_label()'s, coloured by `markup` (a TerminalWriter's, which
+    colours only when pytest does): red failed, over, error and uncounted, yellow grew, cyan
+    updated, green ok. Columns are as wide as their widest cell (roomier when every whole node
+    id still fits); the rule under the header is as wide as the table.
     """
     statuses = {row.nodeid: status(row, previous.get(row.nodeid)) for row in rows}
     if verbosity < 0:
@@ -162,29 +234,30 @@ def summary_lines(
         )
         for row in ordered
     ]
-    # each column as wide as its widest cell (header included), roomier when that still fits
+    # each column as wide as its widest cell (header included), roomier when every whole node
+    # id still fits beside the numbers
     tight = [max(len(cells[i]) for cells in [columns, *table]) for i in range(len(columns))]
     widths = [max(w, t) for w, t in zip(roomy, tight, strict=True)]
-    if sum(widths) + len(widths) - 1 > width:
+    longest = max(len(row.nodeid) for row in rows)
+    if sum(widths) + len(widths) + longest > width:
         widths = tight
     header = _line(columns, widths)
-    one_line = all(len(header) + 1 + len(r.nodeid) <= width for r in rows)
-    if one_line:
-        table_width = len(header) + 1 + max(len("test"), *(len(r.nodeid) for r in rows))
-        lines = [f"{header} test", "-" * table_width]
-    else:
-        lines = ["test", header, "-" * len(header)]
-    for row, cells in zip(ordered, table, strict=True):
+    shared, nodeids = _test_column(
+        [row.nodeid for row in ordered], width - len(header) - 1, verbose
+    )
+    lines = [f"{SHARED_PREFIX}{shared}"] if shared else []
+    table_width = len(header) + 1 + max(len("test"), *map(len, nodeids))
+    lines += [f"{header} test", "-" * table_width]
+    for row, cells, nodeid in zip(ordered, table, nodeids, strict=True):
         text = _line(cells, widths, _painter(markup, statuses[row.nodeid]))
-        lines += [f"{text} {row.nodeid}"] if one_line else [row.nodeid, text]
-    hint = uncounted_hint(rows)
+        lines.append(f"{text} {nodeid}")
+    hint = uncounted_hint(rows, verbose, report)
     if hint:
         lines.append(hint)
     if verbose:
         for row in ordered:
             if row.uncounted:
-                listed = ", ".join(f"{n} ×{c}" for n, c in row.uncounted.items())
-                lines.append(f"{row.nodeid}: uncounted ops {listed}")
+                lines.append(f"{row.nodeid}: uncounted ops {times_listed(row.uncounted)}")
     return lines
 
 
@@ -248,6 +321,5 @@ def detail_lines(row: TestRow, depth: int) -> list[str]:
     if row.ops:
         lines += ["", *op_table(row.ops, row.flops)]
     if row.uncounted:
-        listed = ", ".join(f"{n} ×{c}" for n, c in row.uncounted.items())
-        lines += ["", f"uncounted ops (counted as 0 FLOPs): {listed}"]
+        lines += ["", f"uncounted ops (counted as 0 FLOPs): {times_listed(row.uncounted)}"]
     return lines

@@ -68,7 +68,10 @@ def test_a_test_over_its_limit_fails_unless_disabled_or_updating():
 def test_ops_with_no_formula_fail_under_strict_even_while_updating():
     profile = dataclasses.replace(linear_profile(2, 4, 3), uncounted={"mylib.op": 2})
     row = verdict("t.py::t", "t.py:1", [profile], Budget(), strict=True)
-    assert row.strict_failure == "strict: 1 op has no cost formula: mylib.op (2 calls)"
+    assert row.strict_failure == (
+        "strict: 1 op has no cost formula: mylib::op (2 calls); teach it in conftest.py: "
+        'def pytest_flopbudget_formulas(): return {"mylib::op": formula}'
+    )
     assert fails(row, updating=True)
     assert not fails(row, disabled=True)
 
@@ -79,7 +82,7 @@ def test_growth_past_the_threshold_names_the_quantity_and_the_change():
     row = verdict("t.py::t", "t.py:1", [profile], Budget(), previous=previous, fail_on_increase=0.1)
     assert row.grown == ["flops"]  # 54 / 45 - 1 = +20.0%; params unchanged
     assert row.violations == [
-        "FLOPs grew +20.0% over the last run: 45 FLOPs -> 54 FLOPs (allowed +10.0%)"
+        "FLOPs grew +20.0% over the last run: 45 FLOPs → 54 FLOPs (allowed +10.0%)"
     ]
     assert status_label(row, previous) == "grew:flops"
 

@@ -80,6 +80,33 @@ class TokenModel(nn.Module):
 MLP_INSTANCE = mlp()
 
 
+class Layered(nn.Module):
+    """The issue's model: a ModuleList of two Linear(4, 4), then Linear(4, 2)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList([nn.Linear(4, 4), nn.Linear(4, 4)])
+        self.head = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            x = layer(x)
+        return self.head(x)
+
+
+class Containers(nn.Module):
+    """Containers never called themselves: a ModuleDict, and a ModuleList inside a ModuleList."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stages = nn.ModuleList([nn.ModuleList([nn.Linear(4, 4)])])
+        self.heads = nn.ModuleDict({"left": nn.Linear(4, 2), "right": nn.Linear(4, 2)})
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stages[0][0](x)
+        return self.heads["left"](x) + self.heads["right"](x)
+
+
 def not_a_model() -> int:
     return 42
 
@@ -266,6 +293,20 @@ def test_a_torchscript_archive_has_exact_totals_and_all_work_on_the_root(capsys,
     assert "a (Linear)" not in out
 
 
+def test_a_scripted_sequential_is_counted(capsys, tmp_path):
+    """The issue's file: a scripted Sequential has a Python ``__len__`` besides its methods."""
+    path = tmp_path / "seq.pt"
+    torch.jit.save(torch.jit.script(nn.Sequential(nn.Linear(4, 4))), str(path))
+    entry = run_json(capsys, path, "--input-shape", "2,4")
+    # 2·4·4 MACs, 2 FLOPs each + 2·4 bias adds; 4·4 weights + 4 biases
+    assert entry["totals"]["macs"] == 2 * 4 * 4
+    assert entry["totals"]["flops"] == 2 * (2 * 4 * 4) + 2 * 4
+    assert entry["totals"]["params"] == 4 * 4 + 4
+    code, out, err = run(capsys, path, "--input-shape", "2,4")
+    assert (code, err) == (0, "")
+    assert out.startswith(f"{path} (TorchScript archive)")
+
+
 def test_a_torchscript_archive_on_meta(capsys, tmp_path):
     model = mlp().eval()
     path = tmp_path / "model.pt"
@@ -295,6 +336,74 @@ def test_a_torch_export_program_keeps_its_module_tree(capsys, tmp_path):
     meta = run_json(capsys, path, "--meta")
     assert (meta["totals"]["flops"], meta["totals"]["params"]) == (FLOPS, PARAMS)
     assert meta["device"] == "meta" and meta["totals"]["nonzero_params"] is None
+
+
+def module_tree(out: str) -> list[str]:
+    """The module table of the command's text: its header to the first blank line."""
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("module "))
+    return lines[start : lines.index("", start)]
+
+
+def tree_by_route(capsys, tmp_path: Path, factory: str) -> dict[str, list[str]]:
+    """The printed module tree of one model loaded by each route the command knows."""
+    model = globals()[factory]().eval()
+    x = torch.randn(2, 4)
+    files = {
+        "export": tmp_path / "model.pt2",
+        "torchscript": tmp_path / "model.pt",
+        "pickle": tmp_path / "whole.pt",
+    }
+    torch.export.save(torch.export.export(model, (x,)), str(files["export"]))
+    torch.jit.save(torch.jit.script(model), str(files["torchscript"]))
+    torch.save(model, files["pickle"])
+    trees = {}
+    for route, model_arg in {"import": f"{__name__}:{factory}", **files}.items():
+        code, out, err = run(capsys, model_arg, "--input-shape", "2,4", "--trust-pickle")
+        assert code == 0, err
+        trees[route] = module_tree(out)
+    return trees
+
+
+def test_the_module_tree_is_the_same_by_every_route(capsys, tmp_path):
+    """Import spec, .pt2 and pickle print one tree, the ModuleList row and its children's
+    indentation included; TorchScript, whose submodules cannot be attributed, prints its root
+    row, the same as theirs."""
+    trees = tree_by_route(capsys, tmp_path, "Layered")
+    # per Linear(4, 4) on a (2, 4) input: 2·4·4 MACs, 2 FLOPs each + 2·4 bias adds, 4·4+4
+    # params; the head: 2·4·2 MACs, 2 FLOPs each + 2·2 bias adds, 4·2+2 params
+    linear = (2 * 4 * 4, 2 * 2 * 4 * 4 + 2 * 4, 4 * 4 + 4)  # MACs, FLOPs, params
+    head = (2 * 4 * 2, 2 * 2 * 4 * 2 + 2 * 2, 4 * 2 + 2)
+    total_flops = 2 * linear[1] + head[1]
+    expected = [
+        ("Layered", 1, 2 * linear[2] + head[2], 2 * linear[0] + head[0], total_flops),
+        ("  layers (ModuleList)", 0, 2 * linear[2], 2 * linear[0], 2 * linear[1]),
+        ("    layers.0 (Linear)", 1, linear[2], linear[0], linear[1]),
+        ("    layers.1 (Linear)", 1, linear[2], linear[0], linear[1]),
+        ("  head (Linear)", 1, head[2], head[0], head[1]),
+    ]
+    rows = [line.rsplit(None, 5) for line in trees["import"][2:]]
+    assert [(label, int(c), int(p), int(m), int(f)) for label, c, p, m, f, _ in rows] == expected
+    assert trees["export"] == trees["pickle"] == trees["import"]
+    (root,) = trees["torchscript"][2:]  # its own column widths: compare the cells
+    assert root.split() == trees["import"][2].split()
+
+
+def test_an_exported_container_is_named_by_its_children(capsys, tmp_path):
+    """A .pt2 records the types of the modules it called only: a container never called is a
+    ModuleList when its children are indices, a ModuleDict when they are names."""
+    trees = tree_by_route(capsys, tmp_path, "Containers")
+    assert trees["export"] == trees["pickle"] == trees["import"]
+    labels = [line.rsplit(None, 5)[0] for line in trees["export"][2:]]
+    assert labels == [
+        "Containers",
+        "  stages (ModuleList)",
+        "    stages.0 (ModuleList)",
+        "      stages.0.0 (Linear)",
+        "  heads (ModuleDict)",
+        "    left (Linear)",
+        "    right (Linear)",
+    ]
 
 
 def test_a_pickled_module_is_refused_without_trust_pickle(capsys, tmp_path):
@@ -485,6 +594,20 @@ def test_a_shape_that_does_not_fit_an_exported_program(capsys, tmp_path):
 )
 def test_an_import_spec_that_does_not_resolve(capsys, spec, message):
     assert bad_input(capsys, spec, "--input-shape", "4,10").startswith(message)
+
+
+@pytest.mark.parametrize(
+    ("argv", "what"),
+    [
+        (["", "--input-shape", "4,10"], "MODEL"),
+        ([SPEC, "--arch", ""], "--arch"),
+        ([SPEC, "--input-shape", "4,10", "--print-budget", "--test-id", ""], "--test-id"),
+    ],
+)
+def test_an_empty_argument_says_a_variable_is_probably_unset(capsys, argv, what):
+    """``flopbudget "$MODEL"`` with MODEL unset: not "is a directory" (an empty path is ".")."""
+    message = bad_input(capsys, *argv)
+    assert message == f"{what} is empty: an environment variable in it is probably unset"
 
 
 def test_an_arch_the_state_dict_does_not_fit(capsys, tmp_path):

@@ -61,6 +61,8 @@ def test_diff_exits_1_when_a_test_grew_past_the_threshold(two_reports, capsys):
         ("bad-totals", 'totals "flops" must be a non-negative integer, got "abc"'),
         ("bad-pct", "--fail-on-increase"),
         ("one-file", "the following arguments are required"),
+        ("empty-base", "BASE.json is empty: an environment variable in it is probably unset"),
+        ("empty-new", "NEW.json is empty: an environment variable in it is probably unset"),
     ],
 )
 def test_diff_exits_2_on_bad_input_with_one_line_on_stderr(two_reports, capsys, case, problem):
@@ -79,6 +81,10 @@ def test_diff_exits_2_on_bad_input_with_one_line_on_stderr(two_reports, capsys, 
         args = ["diff", base, new, "--fail-on-increase", "lots"]
     elif case == "one-file":
         args = ["diff", base]
+    elif case == "empty-base":  # flopbudget diff "$BASE" new.json, BASE unset
+        args = ["diff", "", new]
+    elif case == "empty-new":
+        args = ["diff", base, " "]
     assert cli.main(args) == 2
     captured = capsys.readouterr()
     assert captured.out == ""

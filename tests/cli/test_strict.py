@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from pytest_flopbudget.cli import main
-from tests.custom_ops import NOCOST
+from tests.custom_ops import NOCOST, NOCOST_OP
 from tests.support import (
     linear_flops,
     linear_macs,
@@ -61,7 +61,12 @@ def test_cli_strict_exits_3_and_names_the_uncounted_ops_on_stderr(capsys):
     assert (code, err) == (0, "")
     code, strict_out, err = cli_run(capsys, spec, "--input-shape", f"{B},{D}", "--strict")
     assert code == 3
-    assert err == f"flopbudget: strict: 1 op has no cost formula: {NOCOST} (1 call)\n"
+    assert err == (
+        f"flopbudget: strict: 1 op has no cost formula: {NOCOST_OP} (1 call); teach it with "
+        f'@pytest_flopbudget.register_formula("{NOCOST_OP}") where the model is defined, or '
+        "with pytest_flopbudget_formulas() in an installed package (entry point group "
+        "pytest_flopbudget)\n"
+    )
     assert strict_out == out  # the counts are printed all the same
     assert f"totals: flops {LIN_FLOPS}, macs {LIN_MACS}," in out
     code, out, err = cli_run(capsys, spec, "--input-shape", f"{B},{D}", "--strict", "--json")

@@ -92,8 +92,10 @@ def test_quick_start_closed_form_gives_the_numbers_the_pages_show():
     assert linear_macs(32, 512, 1024) + linear_macs(32, 1024, 10) == 32 * TINY_MACS_PER_ROW
     assert (tiny_flops(32), tiny_flops(1), TINY_PARAMS) == (34_275_648, 1_071_114, 535_562)
     summary = squeezed((EXAMPLES / "quickstart_summary.txt").read_text())
-    assert f"new {si(tiny_flops(32))} 50.0M {pct(tiny_flops(32), 50e6)} - 536K 536K" in summary
-    assert f"new {si(tiny_flops(1))} - - - {si(TINY_PARAMS)} 536K" in summary
+    cheap = f"new {si(tiny_flops(32))} 50.0M {pct(tiny_flops(32), 50e6)} - 536K 536K"
+    assert f"{cheap} test_tiny_net_stays_cheap" in summary
+    single = f"new {si(tiny_flops(1))} - - - {si(TINY_PARAMS)} 536K"
+    assert f"{single} test_tiny_net_single_row" in summary
     page = (DOCS / "getting-started.md").read_text()
     for number in ("34,275,648", "1,071,114", "535,562"):
         assert number in page
@@ -116,7 +118,9 @@ def test_readme_quick_start_is_the_tested_docs_example():
 
 @pytest.fixture
 def tiny_project(pytester: pytest.Pytester) -> pytest.Pytester:
-    pytester.makepyprojecttoml('[project]\nname = "demo"\nversion = "0"\n')
+    # written as an editor writes it, with a final newline (pytester's makepyprojecttoml strips
+    # it, and an update keeps a file's final newlines as they were)
+    (pytester.path / "pyproject.toml").write_text('[project]\nname = "demo"\nversion = "0"\n')
     tests = pytester.mkdir("tests")
     (tests / "test_tiny_net.py").write_text((EXAMPLES / "test_tiny_net.py").read_text())
     return pytester
@@ -209,12 +213,13 @@ def test_pull_request_example_numbers_follow_from_the_model():
     assert (main_params, pr_params) == (13_130, 17_290)
     failure = (EXAMPLES / "pull_request" / "failure.txt").read_text()
     assert f"FLOP budget exceeded: 1.11 MFLOPs > 1.00 MFLOPs ({pct(pr, 1e6)})" in failure
-    assert f"FLOPs grew {pct(pr, main)} over the baseline: 840 KFLOPs -> 1.11 MFLOPs" in failure
-    assert f"params grew {pct(pr_params, main_params)} over the baseline: 13.1K -> 17.3K" in failure
-    assert f"over:flops {si(pr)} 1.00M {pct(pr, 1e6)} {pct(pr, main)} 17.3K 17.3K" in squeezed(
-        failure
-    )
-    assert f"ok {si(HEAD)} 1.00M {pct(HEAD, 1e6)} +0.0% 650 650" in squeezed(failure)
+    assert f"FLOPs grew {pct(pr, main)} over the baseline: 840 KFLOPs → 1.11 MFLOPs" in failure
+    assert f"params grew {pct(pr_params, main_params)} over the baseline: 13.1K → 17.3K" in failure
+    rows = squeezed(failure)
+    over = f"over:flops {si(pr)} 1.00M {pct(pr, 1e6)} {pct(pr, main)} 17.3K 17.3K"
+    assert f"{over} tests/test_models.py::test_classifier" in rows
+    head_only = f"ok {si(HEAD)} 1.00M {pct(HEAD, 1e6)} +0.0% 650 650"
+    assert f"{head_only} tests/test_models.py::test_head_only" in rows
 
 
 @pytest.fixture
@@ -232,7 +237,10 @@ def pull_request(pytester: pytest.Pytester) -> pytest.Pytester:
     return pytester
 
 
-def test_pull_request_example_prints_what_the_ci_page_shows(pull_request: pytest.Pytester):
+def test_pull_request_example_prints_what_the_ci_page_shows(
+    pull_request: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("COLUMNS", "100")  # the width the page shows
     result = pull_request.runpytest_subprocess(
         "--flop-baseline=main-flops.json",
         "--flop-report=json:flops.json",

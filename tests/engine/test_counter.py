@@ -9,6 +9,9 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.nn.utils import prune
 
 from pytest_flopbudget import UncountedOpsError, counting, profile
+from pytest_flopbudget.engine.classify import DECOMPOSE, ZERO, classify
+from pytest_flopbudget.engine.formulas import ZERO_COST
+from pytest_flopbudget.engine.registry import current
 from tests.formulas.helpers import attention_macs, attention_other_flops
 from tests.models import (
     MLP,
@@ -259,6 +262,15 @@ def test_counting_result_is_not_available_inside_the_block():
         _ = counted.profile
 
 
+def test_counting_result_holds_what_ran_before_the_block_raised():
+    """What a failing test measured (issue 17, 8): the work before the exception, exactly."""
+    model = MLP((4, 6, 2), bias=False)
+    with pytest.raises(ValueError, match="after the model"), counting(model) as counted:
+        model(torch.randn(3, 4))
+        raise ValueError("after the model")
+    assert counted.profile.macs == 3 * 4 * 6 + 3 * 6 * 2
+
+
 def test_profile_reports_no_backward():
     result = profile(LeNet5(), torch.randn(1, 1, 28, 28))
     assert result.backward_flops is None
@@ -347,8 +359,60 @@ def test_integer_only_work_costs_zero_and_is_not_uncounted():
 def test_ops_without_a_formula_are_listed_never_silently_zero():
     result = profile(torch.logcumsumexp, torch.randn(16), 0)
     assert result.uncounted == {"aten.logcumsumexp": 1}
-    with pytest.raises(UncountedOpsError, match=r"aten\.logcumsumexp \(1 call\)"):
+    with pytest.raises(UncountedOpsError, match=r"aten::logcumsumexp \(1 call\)"):
         profile(torch.logcumsumexp, torch.randn(16), 0, strict=True)
+
+
+@pytest.mark.parametrize(
+    "step",
+    [
+        pytest.param(lambda t: t.squeeze_(1), id="squeeze_"),
+        pytest.param(lambda t: t.unsqueeze_(0), id="unsqueeze_"),
+        pytest.param(lambda t: t.t_(), id="t_"),
+        pytest.param(lambda t: t.resize_as_(torch.empty(2, 3)), id="resize_as_"),
+        pytest.param(lambda t: t.resize_(6), id="resize_"),
+    ],
+)
+def test_in_place_views_and_resizes_cost_nothing_and_list_nothing(step):
+    result = profile(step, torch.randn(3, 1), strict=True)
+    assert (result.flops, result.uncounted) == (0, {})
+
+
+def _aten_overloads() -> list[torch._ops.OpOverload]:
+    overloads = []
+    for qualified in torch._C._dispatch_get_all_op_names():
+        namespace, _, rest = qualified.partition("::")
+        name, _, overload = rest.partition(".")
+        if namespace == "aten":
+            overloads.append(getattr(getattr(torch.ops.aten, name), overload or "default"))
+    return overloads
+
+
+def _moves_no_data(func: torch._ops.OpOverload) -> bool:
+    return func.is_view or torch.Tag.inplace_view in func.tags
+
+
+def test_every_view_and_in_place_view_costs_nothing_by_rule_not_by_list():
+    """Each aten op whose schema returns an alias of an input, or tagged inplace_view, costs 0
+    (or, composite, is run as its parts); and the zero-cost list names no op that the rule
+    prices already in every overload."""
+    registry = current()[0]
+    views = [func for func in _aten_overloads() if _moves_no_data(func)]
+    assert views
+    priced = [str(func) for func in views if classify(func, registry) not in (ZERO, DECOMPOSE)]
+    assert priced == []
+    # TorchScript's list and string overloads (slice.t, split.str) never reach the counter
+    tensor_overloads = {
+        name: [
+            getattr(getattr(torch.ops.aten, name), overload)
+            for overload in getattr(torch.ops.aten, name).overloads()
+            if overload not in ("t", "str")
+        ]
+        for name in ZERO_COST
+        if "::" not in name
+    }
+    covered = [name for name, funcs in tensor_overloads.items() if all(map(_moves_no_data, funcs))]
+    assert covered == []
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")

@@ -106,7 +106,7 @@ def test_a_budgeted_forward_on_another_thread_warns_and_marks_a_lower_bound(inne
     result.assert_outcomes(passed=1, warnings=1)
     result.stdout.fnmatch_lines([WARNING])
     assert row_of(result, "test_x.py::test_threaded")["FLOPs"] == "≥0"
-    assert row_of(result, "test_x.py::test_threaded")["status"] != "no-torch-work"
+    assert row_of(result, "test_x.py::test_threaded")["status"] != "no-module-work"
 
 
 def test_a_budgeted_forward_on_another_thread_fails_under_strict(inner):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ def test_example_project_passes_and_prints_the_summary():
         capture_output=True,
         text=True,
         timeout=300,
+        env={**os.environ, "COLUMNS": "200"},  # room for the whole node ids
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "flop budget" in run.stdout

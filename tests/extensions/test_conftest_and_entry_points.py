@@ -179,6 +179,79 @@ def test_a_module_cost_hook_replaces_its_modules_inner_ops(project):
     assert row_of(result, "test_net.py::test_net")["FLOPs"] == str(2 * 100 + 7 + LINEAR)
 
 
+def test_a_module_cost_hook_prices_a_custom_op_inside_it_and_lists_nothing(pytester):
+    """A module wrapping mylib::opaque (no formula; tests/custom_ops.py), priced by a conftest
+    hook at 3 FLOPs per element: the op inside is neither priced nor listed, so strict passes."""
+    pytester.makeconftest(
+        """
+        from pytest_flopbudget import Cost
+
+        def pytest_flopbudget_module_cost(module, args, output):
+            if type(module).__name__ == "OpaqueKernel":
+                return Cost(other_flops=3 * output.numel())
+            return None
+        """
+    )
+    pytester.makepyfile(
+        test_opaque=f"""
+        import pytest, torch
+        from torch import nn
+
+        class OpaqueKernel(nn.Module):
+            def forward(self, x):
+                return torch.ops.mylib.opaque(x)
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.kernel = OpaqueKernel()
+                self.head = nn.Linear({D}, {D})
+
+            def forward(self, x):
+                return self.head(self.kernel(x))
+
+        @pytest.mark.flop_budget(max_flops=10**9, strict=True)
+        def test_strict():
+            Net()(torch.randn({B}, {D}))
+
+        def test_profile(flop_budget):
+            result = flop_budget.profile(Net(), torch.randn({B}, {D}), strict=True)
+            assert result.uncounted == {{}}
+            assert result.flops == {3 * B * D + LINEAR}
+            assert result.modules["kernel"].flops == {3 * B * D}
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+    assert row_of(result, "test_opaque.py::test_strict")["FLOPs"] == str(3 * B * D + LINEAR)
+
+
+def test_a_conftest_formula_for_a_composite_op_is_reported_in_the_warnings_summary(project):
+    project.makeconftest(
+        """
+        from pytest_flopbudget import Cost
+
+        def pytest_flopbudget_formulas():
+            return {"aten::linear": lambda args, kwargs, out: Cost(macs=1)}
+        """
+    )
+    project.makepyfile(
+        test_linear=f"""
+        import pytest, torch
+
+        @pytest.mark.flop_budget(max_flops=10**9)
+        def test_linear():
+            torch.nn.Linear({D}, {D})(torch.randn({B}, {D}))
+        """
+    )
+    result = project.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, warnings=1)
+    result.stdout.fnmatch_lines(
+        [f"*UserWarning: the formula for aten::linear from conftest {project.path}*not used*"]
+    )
+    assert row_of(result, "test_linear.py::test_linear")["FLOPs"] == str(LINEAR)
+
+
 def test_a_formula_that_raises_is_named_and_fails_under_strict(project):
     project.makeconftest(
         """
@@ -207,8 +280,8 @@ def test_a_formula_that_raises_is_named_and_fails_under_strict(project):
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
         [
-            "*strict: 1 op has no cost formula: fbplug.scaled_gelu (formula failed: "
-            "ZeroDivisionError: division by zero) (1 call)*"
+            "*strict: 1 op has no cost formula: fbplug::scaled_gelu (formula failed: "
+            "ZeroDivisionError: division by zero) (1 call)"
         ]
     )
     assert "INTERNALERROR" not in result.stdout.str()

@@ -15,6 +15,7 @@ from torch import nn
 import pytest_flopbudget as fb
 from pytest_flopbudget.engine import registry
 from pytest_flopbudget.engine.cost import Cost
+from pytest_flopbudget.engine.counter import Counter
 from pytest_flopbudget.engine.registry import ExtensionError, Formula
 
 
@@ -207,12 +208,48 @@ def test_cost_formula_and_register_formula_are_public_api():
     assert {"Cost", "Formula", "register_formula"} <= set(fb.__all__)
 
 
-def test_a_formula_for_a_composite_op_is_not_used_and_says_so():
-    """torch runs aten::linear as addmm (or mm) under autograd, and the counter runs it as its
-    parts under inference_mode too, so a formula for linear itself would never apply."""
+UNUSED = (
+    r"the formula for aten::linear from the formulas= of this call is not used: aten::linear "
+    r"is a composite op, which torch runs as the ops it is made of \(aten::linear, say, as "
+    r"aten::addmm or aten::mm\).*register formulas for them instead of aten::linear, or price "
+    r"the module that calls it with the pytest_flopbudget_module_cost hook"
+)
+
+
+def test_a_formula_for_a_composite_op_is_not_used_and_says_so_under_no_grad():
+    """The issue's example: profile() runs under no_grad, where torch runs aten::linear as
+    addmm before the counter sees anything; the formula is not used, and a warning says so."""
+    with pytest.warns(UserWarning, match=UNUSED) as recorded:
+        result = fb.profile(
+            nn.Linear(4, 4),
+            torch.randn(2, 4),
+            formulas={"aten::linear": lambda a, k, o: fb.Cost(macs=1)},
+        )
+    assert result.macs == 2 * 4 * 4
+    assert recorded[0].filename == __file__  # it points at the formula, where it can change
+
+
+@pytest.mark.parametrize("mode", ["gradients", "inference_mode"])
+def test_a_formula_for_a_composite_op_warns_with_gradients_and_under_inference_mode(mode):
+    """With gradients (a training step) torch decomposes it too; under inference_mode the
+    counter runs its parts itself, so both modes agree; one warning either way."""
     formulas = {"aten::linear": lambda args, kwargs, out: Cost(macs=1)}
     layer, x = nn.Linear(4, 3), torch.randn(2, 4)
     with pytest.warns(UserWarning, match="the formula for aten::linear from the formulas= of"):
-        with torch.inference_mode():
-            result = fb.profile(layer, x, formulas=formulas)
-    assert result.macs == 2 * 4 * 3
+        if mode == "gradients":
+            with fb.counting(layer, formulas=formulas) as counted:
+                layer(x).sum().backward()
+            result = counted.profile
+        else:
+            with torch.inference_mode():
+                result = fb.profile(layer, x, formulas=formulas)
+    assert result.forward_macs == 2 * 4 * 3
+
+
+def test_a_formula_for_a_composite_op_warns_once_per_registry():
+    """A conftest's or register_formula's registry lives for the process: one warning."""
+    stacked = registry.current({"aten::matmul.default": lambda a, k, o: Cost(macs=1)})[0]
+    with pytest.warns(UserWarning, match="the formula for aten::matmul from") as recorded:
+        for _ in range(2):
+            Counter([], "all", False, registry=stacked)
+    assert len(recorded) == 1

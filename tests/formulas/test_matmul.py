@@ -44,6 +44,15 @@ def test_a_complex_matmul_is_four_real_macs_per_complex_mac():
     assert result.flops == 8 * (3 * 4 * 5)
 
 
+def test_a_vector_matrix_product_is_exact_and_lists_nothing():
+    """torch.matmul(v, M) runs as unsqueeze, mm and an in-place squeeze_: k·n MACs, and the
+    squeeze_ (an in-place view) costs 0 by rule, so strict passes."""
+    k, n = 7, 3
+    result = profile(torch.matmul, torch.randn(k), torch.randn(k, n), strict=True)
+    assert (result.macs, result.flops) == (k * n, 2 * k * n)
+    assert result.uncounted == {}
+
+
 def test_addbmm_sums_the_batch_products_and_adds_the_input():
     result = profile(torch.addbmm, torch.randn(3, 5), torch.randn(4, 3, 2), torch.randn(4, 2, 5))
     assert result.macs == 4 * 3 * 2 * 5

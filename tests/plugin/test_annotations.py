@@ -115,3 +115,21 @@ def test_junitxml_carries_every_budgeted_tests_totals_as_properties(pytester):
         "test_two": props(2 * FLOPS, 2 * MACS, 2 * PARAMS),
         "test_unbudgeted": {},
     }
+
+
+def test_a_test_failing_for_its_own_reason_gets_no_budget_annotation(pytester, monkeypatch):
+    """Issue 17, 8: its row is shown, but the failure is its own: no FLOP budget error."""
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    write_tests(
+        pytester,
+        TREE_MODELS,
+        """
+        @pytest.mark.flop_budget(max_flops=500)
+        def test_over_and_failing():
+            nn.Linear(10, 10)(x())
+            assert False, "its own reason"
+        """,
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=1)
+    assert not [line for line in result.outlines if line.startswith("::error")]

@@ -65,9 +65,9 @@ assert pct(WITHIN_FLOPS, FLOPS) == "+4.8%"
 def growth_lines(against: str) -> list[str]:
     assert (human(FLOPS, "FLOPs"), human(FLOPS_20, "FLOPs")) == ("840 FLOPs", "1.68 KFLOPs")
     return [
-        f"FLOPs grew {pct(FLOPS_20, FLOPS)} over the {against}: 840 FLOPs -> 1.68 KFLOPs "
+        f"FLOPs grew {pct(FLOPS_20, FLOPS)} over the {against}: 840 FLOPs → 1.68 KFLOPs "
         "(allowed +5.0%)",
-        f"params grew {pct(PARAMS_20, PARAMS)} over the {against}: {PARAMS} -> {PARAMS_20} "
+        f"params grew {pct(PARAMS_20, PARAMS)} over the {against}: {PARAMS} → {PARAMS_20} "
         "(allowed +5.0%)",
     ]
 

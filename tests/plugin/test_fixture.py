@@ -119,4 +119,4 @@ def test_fixture_budget_shows_the_resolved_limits(pytester):
     )
     result = pytester.runpytest()
     result.assert_outcomes(passed=2)
-    assert len(budget_warnings(result)) == 2  # neither ran torch work
+    assert len(budget_warnings(result)) == 2  # neither ran work inside a module

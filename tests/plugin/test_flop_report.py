@@ -152,7 +152,7 @@ def test_flop_report_prints_module_tree_op_table_and_uncounted_ops_after_the_sum
     assert tables["op"] == [
         ("aten.addmm", "3", human(TREE_MACS), human(TREE_FLOPS), "100.0%"),
     ]
-    assert section[-1] == "uncounted ops (counted as 0 FLOPs): aten.logcumsumexp ×1"
+    assert section[-1] == "uncounted ops (counted as 0 FLOPs): aten::logcumsumexp ×1"
 
 
 def test_flop_report_is_not_printed_without_the_option(pytester):

@@ -163,7 +163,7 @@ def test_resolution_order_is_marker_exact_longest_glob_shorter_glob_defaults(pyt
         """,
         name="test_r",
     )
-    result = pytester.runpytest("-W", "ignore::pytest.PytestWarning")  # no torch work: warned
+    result = pytester.runpytest("-W", "ignore::pytest.PytestWarning")  # no module work: warned
     result.assert_outcomes(passed=len(expected))
 
 

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 from tests.support import (
     write_pyproject,
@@ -28,6 +35,22 @@ def test_importing_the_plugin_imports_no_torch():
     ]
     assert "pytest_flopbudget.plugin" in imported
     assert [name for name in imported if name.split(".")[0] == "torch"] == []
+
+
+def test_numpy_is_a_dependency_so_a_first_run_shows_no_numpy_warning(pytester):
+    """torch warns "Failed to initialize NumPy" on import when numpy is missing: the package
+    depends on numpy, so installing it brings numpy and a first run shows no such warning."""
+    pyproject = Path(__file__).parents[2] / "pyproject.toml"
+    dependencies = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["dependencies"]
+    assert [dep for dep in dependencies if re.match(r"numpy\b", dep)]
+    pytester.makepyfile(
+        "import pytest, torch\n\n"
+        "@pytest.mark.flop_budget(max_gflops=1)\n"
+        "def test_a():\n    torch.nn.Linear(4, 4)(torch.randn(2, 4))\n"
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    assert "Failed to initialize NumPy" not in result.stdout.str() + result.stderr.str()
 
 
 def test_collecting_imports_no_torch(pytester, monkeypatch):

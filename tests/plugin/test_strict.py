@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.custom_ops import NOCOST
+from tests.custom_ops import NOCOST, NOCOST_OP
 from tests.support import (
     FLOPS,
     UNCOUNTED_MODELS,
@@ -33,7 +33,11 @@ def test_b():
 """
 
 
-STRICT_LINE = f"strict: 1 op has no cost formula: {NOCOST} (2 calls)"
+# the op named as a formula is registered, and how to teach it (the conftest hook)
+HINT = "teach {} in conftest.py: def pytest_flopbudget_formulas(): return {}"
+STRICT_LINE = f"strict: 1 op has no cost formula: {NOCOST_OP} (2 calls); " + HINT.format(
+    "it", f'{{"{NOCOST_OP}": formula}}'
+)
 
 
 def call_outcomes(pytester: pytest.Pytester, *args: str) -> dict[str, tuple[str, str]]:
@@ -74,8 +78,27 @@ def test_strict_names_every_op_and_its_calls(pytester):
     result = pytester.runpytest()
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
-        [f"strict: 2 ops have no cost formula: {NOCOST} (1 call), {NOCOST}_too (1 call)"]
+        [
+            f"strict: 2 ops have no cost formula: {NOCOST_OP} (1 call), {NOCOST_OP}_too (1 call); "
+            + HINT.format("them", f'{{"{NOCOST_OP}": formula, ...}}')
+        ]
     )
+
+
+def test_the_name_strict_prints_is_the_name_that_teaches_the_counter(pytester):
+    """The strict line names the op as a formula is registered (`fbtest::nocost`, not the
+    op table's `fbtest.nocost`): put that name in the conftest hook it suggests and the test
+    passes."""
+    write_tests(pytester, UNCOUNTED_MODELS, TWO_TESTS.format(marker="strict=True"))
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines([STRICT_LINE])
+    pytester.makeconftest(
+        "from pytest_flopbudget import Cost\n\n"
+        "def pytest_flopbudget_formulas():\n"
+        f"    return {{{NOCOST_OP!r}: lambda args, kwargs, out: Cost(other_flops=out.numel())}}\n"
+    )
+    pytester.runpytest().assert_outcomes(passed=2)
 
 
 @pytest.mark.parametrize(
@@ -266,8 +289,8 @@ def test_json_and_markdown_reports_carry_the_uncounted_ops_and_the_strict_failur
         markdown.index("Ops with no cost formula (these FLOPs, marked ≥, are a lower bound):") + 1 :
     ]
     assert listed[:2] == [
-        f"- `test_x.py::test_c`: `{NOCOST}` ×2",  # in the table's order: the failing row first
-        f"- `test_x.py::test_a`: `{NOCOST}` ×2",
+        f"- `test_x.py::test_c`: `{NOCOST_OP}` ×2",  # in the table's order: the failing first
+        f"- `test_x.py::test_a`: `{NOCOST_OP}` ×2",
     ]
 
 

@@ -8,7 +8,8 @@ import re
 import pytest
 
 from pytest_flopbudget.text import human
-from tests.custom_ops import NOCOST
+from tests.custom_ops import NOCOST_OP
+from tests.projects import load_json
 from tests.support import (
     FLOPS,
     LINEAR_MODELS,
@@ -22,6 +23,7 @@ from tests.support import (
     plain,
     row_of,
     summary,
+    write_pyproject,
     write_tests,
 )
 
@@ -55,7 +57,7 @@ def test_summary_has_one_row_per_budgeted_test_the_worst_first(pytester):
     rows = summary(result)
     assert [(r["status"], r["test"]) for r in rows] == [
         ("over:flops", "test_x.py::test_over"),
-        ("no-torch-work", "test_x.py::test_nothing"),
+        ("no-module-work", "test_x.py::test_nothing"),
         ("new", "test_x.py::test_new"),
     ]
     assert list(rows[0]) == [
@@ -76,7 +78,7 @@ def test_summary_verbosity_quiet_counts_very_quiet_nothing_verbose_macs(pytester
     write_tests(pytester, LINEAR_MODELS, THREE_STATUSES)
     quiet = pytester.runpytest("-q", "-W", "ignore::pytest.PytestWarning")
     quiet.assert_outcomes(passed=2, failed=1)
-    assert "flop budget: 3 budgeted test(s): 1 over, 1 no-torch-work, 1 new" in quiet.outlines
+    assert "flop budget: 3 budgeted test(s): 1 over, 1 no-module-work, 1 new" in quiet.outlines
     assert not any(re.fullmatch(r"=+ flop budget =+", line) for line in quiet.outlines)
 
     very_quiet = pytester.runpytest("-qq", "-W", "ignore::pytest.PytestWarning")
@@ -181,7 +183,8 @@ def test_at_the_limits():
 """
 
 
-def test_status_names_the_exceeded_limit_and_every_one_when_several(pytester):
+def test_status_names_the_exceeded_limit_and_every_one_when_several(pytester, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "120")  # room for every whole node id beside the long statuses
     write_tests(pytester, NET_MODELS, EXCEEDED_ONE_EACH)
     result = pytester.runpytest("--flop-report=json:r.json", "--flop-report=markdown:r.md")
     result.assert_outcomes(passed=1, failed=7)
@@ -287,15 +290,14 @@ def assert_aligned(header: str, rows: list[str], columns: int) -> None:
         assert [end for _, end in got[1:]] == [end for _, end in expected[1:]], (header, row)
 
 
-def table(result: pytest.RunResult) -> tuple[str, str, list[str], bool]:
-    """(header, rule, numeric rows, wide): the summary's lines without colour codes."""
+def table(result: pytest.RunResult) -> tuple[list[str], str, str, list[str]]:
+    """(the lines above the header, header, rule, rows): the summary's table without colour
+    codes; a row is a line with a cell under each header cell."""
     lines = [plain(line) for line in section(result)]
-    if lines[0] == "test":  # node ids on their own lines above their numbers
-        header, rule, rest = lines[1], lines[2], lines[3:]
-        numbers = [line for line in rest if line.split()[0] != line.strip()]
-        return header, rule, [n for n in numbers if len(n.split()) == len(header.split())], False
-    header, rule, rest = lines[0], lines[1], lines[2:]
-    return header, rule, [line for line in rest if len(line.split()) == len(header.split())], True
+    at = next(i for i, line in enumerate(lines) if line.startswith("status "))
+    header, rule, rest = lines[at], lines[at + 1], lines[at + 2 :]
+    rows = [line for line in rest if len(line.split()) == len(header.split())]
+    return lines[:at], header, rule, [row for row in rows if not row.startswith("flop budget")]
 
 
 LONG_NAME = "test_a_test_name_long_enough_to_need_its_own_line_at_eighty_columns"
@@ -327,25 +329,62 @@ def test_header_rule_and_rows_line_up_with_and_without_a_baseline(
         pytester.runpytest("--flop-report=json:base.json")
         options.append("--flop-baseline=base.json")
     result = pytester.runpytest(*options)
-    header, rule, rows, wide = table(result)
-    assert wide == (columns == 200)
+    _, header, rule, rows = table(result)
     assert f"Δ{'baseline' if baseline else 'last'}" in header.split()
-    assert len(rows) == 3
-    numeric = len(header.split()) - (1 if wide else 0)  # the node id column is left aligned
-    assert_aligned(header, rows, numeric)
+    assert len(rows) == 3  # one line per test
+    assert_aligned(header, rows, len(header.split()) - 1)  # the node id is left aligned, last
     assert set(rule) == {"-"}
-    if wide:  # the table ends with the longest node id
-        raw_rows = [plain(line) for line in section(result)[2:5]]
-        assert len(rule) == max(len(line) for line in [header, *raw_rows])
-        assert max(len(line) for line in raw_rows) == len(rows[0]) - len(rows[0].split()[-1]) + len(
-            f"test_x.py::{LONG_NAME}"
-        )
-    else:  # the numbers are the table; every numeric row is exactly as wide
-        assert {len(row) for row in rows} == {len(header)} == {len(rule)}
-        assert len(header) <= columns
+    assert len(rule) == max(len(line) for line in [header, *rows])  # as wide as the table
+    long_row = next(row for row in rows if row.split()[0] == "over:flops+params")
+    shown = long_row.split()[-1]
+    if verbosity or columns == 200:  # the whole node id, at the end of its row
+        assert shown == f"test_x.py::{LONG_NAME}"
+    else:  # its file said once above the table, its middle elided; the line fits
+        assert "…" in shown and shown.endswith("columns")
+        assert max(len(line) for line in [header, rule, *rows]) <= columns
     # the widest cells are not cut: "+16700.0%" is 5 FLOPs' overshoot
     far = next(r for r in rows if r.split()[0] == "over:flops")
     assert pct(FLOPS, 5) in far.split()
+
+
+# --- issue 17, 20: one test, one line, from 80 columns up -------------------------------------
+
+CNN = "tests/models/test_cnn.py::test_cnn"
+ENCODER = "tests/models/test_encoder.py::test_encoder_within_budget"
+SHARED = "node ids below are in tests/models/"
+
+
+@pytest.mark.parametrize("columns", [80, 100, 160])
+def test_each_test_is_one_line_with_its_node_id_last_shortened_where_it_must_be(
+    pytester, monkeypatch, columns
+):
+    for nodeid in (CNN, ENCODER):
+        path, name = nodeid.split("::")
+        body = f"@pytest.mark.flop_budget(max_flops=500)\ndef {name}():\n    nn.Linear(10, 10)(x())"
+        write_tests(pytester, LINEAR_MODELS, body, name=path.removesuffix(".py"))
+    monkeypatch.setenv("COLUMNS", str(columns))
+    result = pytester.runpytest("--flop-report=json:r.json")
+    result.assert_outcomes(failed=2)
+    above, header, rule, rows = table(result)
+    assert len(rows) == 2 and header.split()[-1] == "test"
+    assert max(len(line) for line in [*above, header, rule, *rows]) <= columns
+    numbers = {row.split()[-1]: row.split()[:-1] for row in rows}
+    for cells in numbers.values():  # the numbers first: over 500 FLOPs by 840
+        assert cells[:4] == ["over:flops", str(FLOPS), "500", pct(FLOPS, 500)]
+    encoder = ENCODER.removeprefix("tests/models/")
+    if columns == 160:  # the whole node ids fit
+        assert (above, set(numbers)) == ([], {CNN, ENCODER})
+    elif columns == 100:  # their directory said once, above the table
+        assert (above, set(numbers)) == ([SHARED], {"test_cnn.py::test_cnn", encoder})
+    else:  # and the middle of the long one elided, its end kept
+        assert above == [SHARED]
+        (elided,) = set(numbers) - {"test_cnn.py::test_cnn"}
+        head, tail = elided.split("…")
+        assert encoder.startswith(head) and encoder.endswith(tail) and len(tail) > len(head)
+    assert {t["nodeid"] for t in load_json(pytester, "r.json")["tests"]} == {CNN, ENCODER}
+    verbose = summary(pytester.runpytest("-v"))  # -v: the whole ids, whatever the width
+    assert {row["test"] for row in verbose} == {CNN, ENCODER}
+    assert not any(line.startswith(SHARED) for line in result.outlines if columns == 160)
 
 
 # test_a runs the uncounted op (2 calls), test_b does not.
@@ -371,10 +410,59 @@ def test_default_summary_marks_uncounted_tests_and_says_how_to_see_them(pytester
         "see -v, --flop-report, or set strict"
     )
     assert hint in result.outlines
-    assert f"test_x.py::test_a: uncounted ops {NOCOST} ×2" not in result.outlines
-    assert f"test_x.py::test_a: uncounted ops {NOCOST} ×2" in pytester.runpytest("-v").outlines
+    assert f"test_x.py::test_a: uncounted ops {NOCOST_OP} ×2" not in result.outlines
+    assert f"test_x.py::test_a: uncounted ops {NOCOST_OP} ×2" in pytester.runpytest("-v").outlines
     quiet = pytester.runpytest("-q").outlines
     assert "flop budget: 2 budgeted test(s): 2 ok, 1 ran ops with no cost formula" in quiet
+
+
+# --- issue 17, 22: strict under --flop-budget-disable; no suggestion of what is already on ------
+
+HINT = "1 test ran ops with no cost formula (their FLOPs, marked ≥, are a lower bound)"
+STRICT_DISABLED = "flop budget: strict reports but fails nothing under --flop-budget-disable"
+
+
+@pytest.mark.parametrize("strict", ["--flop-strict", "pyproject"])
+def test_strict_under_disable_is_said_once_at_the_top_and_not_suggested(pytester, strict):
+    write_tests(pytester, UNCOUNTED_MODELS, TWO_TESTS.format(marker="max_gflops=1"))
+    options = ["--flop-budget-disable"]
+    if strict == "pyproject":
+        write_pyproject(pytester, "[tool.flopbudget]\nstrict = true\n")
+    else:
+        options.append(strict)
+    result = pytester.runpytest(*options)
+    result.assert_outcomes(passed=2)  # disabled: strict fails nothing
+    lines = section(result)
+    assert lines[0] == STRICT_DISABLED
+    assert result.outlines.count(STRICT_DISABLED) == 1
+    assert f"{HINT}: see -v or --flop-report" in lines  # strict is on: not suggested
+    assert row_of(result, "test_x.py::test_a")["status"] == "uncounted"
+
+
+def test_without_disable_there_is_no_strict_line(pytester):
+    write_tests(pytester, UNCOUNTED_MODELS, TWO_TESTS.format(marker="max_gflops=1"))
+    for options in [("--flop-budget-disable",), ("--flop-strict",)]:
+        result = pytester.runpytest(*options)
+        assert STRICT_DISABLED not in result.outlines
+
+
+@pytest.mark.parametrize(
+    ("options", "suggestion"),
+    [
+        ((), ": see -v, --flop-report, or set strict"),
+        (("-v",), ": see --flop-report, or set strict"),
+        (("--flop-report",), ": see -v, or set strict"),
+        (("-v", "--flop-report"), ": set strict"),
+        (("--flop-strict",), ": see -v or --flop-report"),
+        (("--flop-strict", "-v"), ": see --flop-report"),
+        (("--flop-strict", "-v", "--flop-report"), ""),
+    ],
+)
+def test_the_hint_suggests_only_what_is_not_on(pytester, options, suggestion):
+    write_tests(pytester, UNCOUNTED_MODELS, TWO_TESTS.format(marker="max_gflops=1"))
+    result = pytester.runpytest(*options)
+    assert HINT + suggestion in result.outlines
+    assert sum(line.startswith(HINT) for line in result.outlines) == 1
 
 
 def test_no_hint_when_every_op_has_a_formula(pytester):

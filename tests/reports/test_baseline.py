@@ -322,6 +322,6 @@ def test_a_valid_v1_baseline_with_nulls_and_unknown_keys_still_gates_growth(pyte
     result.assert_outcomes(passed=1, failed=1)
     assert row_of(result, NODE)["Δbaseline"] == pct(FLOPS, half)
     assert (
-        f"FLOPs grew {pct(FLOPS, half)} over the baseline: {half} FLOPs -> {FLOPS} FLOPs "
+        f"FLOPs grew {pct(FLOPS, half)} over the baseline: {half} FLOPs → {FLOPS} FLOPs "
         "(allowed +5.0%)"
     ) in result.outlines

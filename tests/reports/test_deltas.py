@@ -9,6 +9,8 @@ from importlib.metadata import version
 import pytest
 import torch  # noqa: F401  (imported once: pytester's in-process runs drop what they import)
 
+from pytest_flopbudget import cli
+from pytest_flopbudget.reporting.deltas import change_lines, explanation, heading, module_changes
 from pytest_flopbudget.text import human
 from tests.projects import make_baseline, module_lines, net_flops, net_params, write_growing_tests
 from tests.support import linear_flops, pct, row_of
@@ -33,12 +35,13 @@ def test_growth_failure_lists_the_modules_that_grew_against_the_baseline(pyteste
     lines = failure_of_test(result, "test_grows")
     before, after = net_flops(3), net_flops(4)
     assert lines[0] == (
-        f"FLOPs grew {pct(after, before)} over the baseline: {human(before, 'FLOPs')} -> "
+        f"FLOPs grew {pct(after, before)} over the baseline: {human(before, 'FLOPs')} → "
         f"{human(after, 'FLOPs')} (allowed +5.0%)"
     )
     assert lines[1].startswith(f"params grew {pct(net_params(4), net_params(3))}")
-    start = lines.index("FLOPs by module against the baseline:")
-    assert lines[start + 1 : start + 3] == [f"  {line}" for line in module_lines(3, 4)]
+    expected = module_lines(3, 4, "the baseline")
+    start = lines.index(expected[0])
+    assert lines[start : start + 2] == expected
 
 
 def test_budget_failure_lists_module_changes_against_the_last_run(pytester):
@@ -49,8 +52,155 @@ def test_budget_failure_lists_module_changes_against_the_last_run(pytester):
     result.assert_outcomes(passed=4, failed=1)
     lines = failure_of_test(result, "test_over")
     assert lines[0].startswith(f"FLOP budget exceeded: {human(net_flops(5), 'FLOPs')} > ")
-    start = lines.index("FLOPs by module against the last run:")
-    assert lines[start + 1 : start + 4] == [f"  {line}" for line in module_lines(3, 5)]
+    expected = module_lines(3, 5, "the last run")
+    start = lines.index(expected[0])
+    assert lines[start : start + 3] == expected
+
+
+# --- the modules that explain a change ------------------------------------------------------------
+
+WIDENING_CNN = """
+import pytest
+import torch
+from torch import nn
+
+
+class Stage(nn.Module):
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, 3, padding=1)
+        self.bn = nn.BatchNorm2d(cout)
+        self.relu = nn.ReLU()
+
+    def forward(self, x):
+        return self.relu(self.bn(self.conv(x)))
+
+
+class CNN(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.stem = Stage(3, c)
+        self.block1 = Stage(c, c)
+        self.block2 = Stage(c, c)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(c, 10)
+
+    def forward(self, x):
+        x = self.block2(self.block1(self.stem(x)))
+        return self.fc(torch.flatten(self.pool(x), 1))
+
+
+@pytest.mark.flop_budget(max_gflops=1)
+def test_cnn():
+    CNN({c}).eval()(torch.randn(1, 3, 16, 16))
+"""
+
+HW = 16 * 16  # output positions of every 3×3 convolution (padding 1)
+
+
+def stage_flops(cin: int, cout: int) -> int:
+    """conv: 2 FLOPs per MAC (9·cin per output) + 1 per output for the bias; batch norm on
+    running statistics: 4 per element; ReLU: 1 per element."""
+    return 2 * HW * cout * cin * 9 + HW * cout + 4 * HW * cout + HW * cout
+
+
+def cnn_flops(c: int) -> dict[str, int]:
+    """Per module; the average pool: k + 1 per output (k = 16·16), the head Linear(c, 10)."""
+    modules = {"stem": stage_flops(3, c), "block1": stage_flops(c, c)}
+    modules |= {"block2": stage_flops(c, c), "pool": (HW + 1) * c, "fc": 2 * c * 10 + 10}
+    return {"CNN": sum(modules.values()), **{f"CNN.{name}": f for name, f in modules.items()}}
+
+
+def test_widening_a_cnn_names_the_two_blocks_that_explain_it_everywhere(pytester, capsys):
+    """The issue's example: channels 32 → 36. Each block's convolution, batch norm and ReLU all
+    widened, so the block stands for them; the two blocks are 97% of the change, so the stem,
+    the pool and the head are a count. The failure, the Markdown and `flopbudget diff` agree."""
+    before, after = cnn_flops(32), cnn_flops(36)
+    delta = after["CNN"] - before["CNN"]
+    explained = 2 * (after["CNN.block1"] - before["CNN.block1"])
+    assert (delta, explained, 100 * explained // delta) == (2_581_588, 2_519_040, 97)
+    heading = f"2 modules explain 97% of +{human(delta, 'FLOPs')}"
+    blocks = [
+        f"CNN.{name} (Stage) {human(before[f'CNN.{name}'])} → {human(after[f'CNN.{name}'])} "
+        f"({pct(after[f'CNN.{name}'], before[f'CNN.{name}'])})"
+        for name in ("block1", "block2")
+    ]
+    rest = "… and 3 more changed modules"
+    assert heading == "2 modules explain 97% of +2.58 MFLOPs"
+
+    pytester.makepyfile(test_x=WIDENING_CNN.format(c=32))
+    pytester.runpytest("--flop-report=json:base.json").assert_outcomes(passed=1)
+    pytester.makepyfile(test_x=WIDENING_CNN.format(c=36))
+    result = pytester.runpytest(
+        "--flop-baseline=base.json",
+        "--flop-fail-on-increase=5%",
+        "--flop-report=json:new.json",
+        "--flop-report=markdown:pr.md",
+    )
+    result.assert_outcomes(failed=1)
+    lines = failure_of_test(result, "test_cnn")
+    start = lines.index(f"FLOPs by module against the baseline: {heading}")
+    assert lines[start + 1 : start + 5] == [*(f"  {line}" for line in blocks), f"  {rest}", ""]
+    top = lines[start + 5 :]
+    assert top[0] == "top modules by FLOPs (all convention, besides those above):"
+    assert not any(line.startswith(("  CNN.block1 ", "  CNN.block2 ")) for line in top)
+
+    markdown = (pytester.path / "pr.md").read_text(encoding="utf-8")
+    summary = f"<code>test_x.py::test_cnn</code>: FLOPs by module against the baseline: {heading}"
+    block = markdown[markdown.index(summary) :]
+    assert block[: block.index("</details>")].splitlines()[2:-1] == [
+        f"- `{line}`" for line in [*blocks, rest]
+    ]
+
+    capsys.readouterr()
+    assert cli.main(["diff", "base.json", "new.json"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1:5] == [f"  FLOPs by module: {heading}", *(f"    {x}" for x in [*blocks, rest])]
+    assert out[-1] == "1 test: 1 changed"
+
+
+def entry(flops: dict[str, int], total: int | None = None) -> dict:
+    """A JSON report's test entry holding a module tree (types are not compared)."""
+    modules = [{"name": name, "type": "M", "flops": f} for name, f in flops.items()]
+    return {
+        "totals": {"flops": max(flops.values()) if total is None else total},
+        "modules": modules,
+    }
+
+
+def test_a_parent_whose_children_did_not_all_change_gives_way_to_the_ones_that_did():
+    """Net.a's children: x grew by 90, y stayed: Net.a.x is named, not Net.a. Net.b and its one
+    child both grew: Net.b stands. Net.c's own work grew (its child did not): Net.c stands."""
+    before = {"Net": 1000, "Net.a": 300, "Net.a.x": 100, "Net.a.y": 200}
+    before |= {"Net.b": 100, "Net.b.z": 100, "Net.c": 600, "Net.c.w": 50}
+    after = {"Net": 1000 + 90 + 5 + 5, "Net.a": 390, "Net.a.x": 190, "Net.a.y": 200}
+    after |= {"Net.b": 105, "Net.b.z": 105, "Net.c": 605, "Net.c.w": 50}
+    changes = module_changes(entry(before), entry(after))
+    assert [c.name for c in changes.changes] == ["Net.a.x", "Net.b"]  # 95 of 100: past 90%
+    assert (changes.delta, changes.explained, changes.rest) == (100, 95, 1)
+    assert explanation(changes) == "2 modules explain 95% of +100 FLOPs"
+    assert change_lines(changes)[-1] == "… and 1 more changed module"
+
+
+def test_changes_that_pull_both_ways_are_added_up_with_their_signs():
+    """+10 in all: +50 in one module, -30, -6 and -4 in others; all four are needed to get
+    within 10% of +10, and they explain exactly 100% of it."""
+    before = {"Net": 1000, "Net.a": 100, "Net.b": 100, "Net.c": 100, "Net.d": 100}
+    after = {"Net": 1010, "Net.a": 150, "Net.b": 70, "Net.c": 94, "Net.d": 96}
+    changes = module_changes(entry(before), entry(after))
+    assert [c.name for c in changes.changes] == ["Net.a", "Net.b", "Net.c", "Net.d"]
+    assert explanation(changes) == "4 modules explain 100% of +10 FLOPs"
+    shrunk = module_changes(entry(after), entry(before))
+    assert explanation(shrunk) == "4 modules explain 100% of -10 FLOPs"
+
+
+def test_an_unchanged_total_has_no_share_to_explain():
+    before = {"Net": 1000, "Net.a": 600, "Net.b": 400}
+    after = {"Net": 1000, "Net.a": 500, "Net.b": 500}
+    changes = module_changes(entry(before), entry(after))
+    assert [c.name for c in changes.changes] == ["Net.a", "Net.b"]
+    assert explanation(changes) == ""
+    assert heading(changes, "the baseline") == "FLOPs by module against the baseline"
 
 
 # --- 2. what changed besides the model ------------------------------------------------------------

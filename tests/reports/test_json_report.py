@@ -51,7 +51,8 @@ def test_json_report_follows_the_documented_schema_with_exact_totals(pytester):
     assert report["torch_version"] == version("torch")
     assert report["python_version"] == platform.python_version()
     assert datetime.fromisoformat(report["created"]).utcoffset() == timedelta(0)
-    assert (report["count"], report["compared_with"], report["gone"]) == ("all", "last run", [])
+    # a first run: no last run to compare with
+    assert (report["count"], report["compared_with"], report["gone"]) == ("all", None, [])
 
     over, two = report["tests"]  # sorted by node id; the unbudgeted test is not there
     entry_keys = [
@@ -147,6 +148,24 @@ def test_json_report_follows_the_documented_schema_with_exact_totals(pytester):
         "uncounted": {"aten.logcumsumexp": 1},
         "module_budgets": {},
     }
+
+
+# --- issue 17, 23: compared_with says what there was to compare with -----------------------------
+
+
+def test_compared_with_is_null_without_a_last_run_and_last_run_with_one(pytester):
+    make_project(pytester, "")
+    runs = [
+        ("-p", "no:cacheprovider"),  # no cache: nothing to compare with
+        (),  # a first run: nothing in the cache yet
+        (),  # the cache holds the run before
+        ("-p", "no:cacheprovider"),
+    ]
+    seen = []
+    for options in runs:
+        pytester.runpytest("--flop-report=json:r.json", *options).assert_outcomes(passed=2)
+        seen.append(load_json(pytester, "r.json")["compared_with"])
+    assert seen == [None, None, "last run", None]
 
 
 # --- malformed baselines -------------------------------------------------------------------------

@@ -117,15 +117,13 @@ def test_markdown_shows_module_deltas_in_a_details_block_per_grown_test(pytester
     )
     result.assert_outcomes(passed=3, failed=2)
     text = (pytester.path / "pr.md").read_text(encoding="utf-8")
+    heading, *modules = module_lines(3, 4, "the baseline")
     for name in ("test_grows", "test_over"):
-        summary = (
-            f"<details><summary><code>test_x.py::{name}</code>: FLOPs by module against the "
-            "baseline</summary>"
-        )
+        summary = f"<details><summary><code>test_x.py::{name}</code>: {heading}</summary>"
         assert summary in text
         block = text[text.index(summary) :]
         block = block[: block.index("</details>")]
-        assert block.splitlines()[2:4] == [f"- `{line}`" for line in module_lines(3, 4)]
+        assert block.splitlines()[2:] == [f"- `{line.strip()}`" for line in modules] + [""]
     assert "<code>test_x.py::test_same</code>" not in text  # unchanged: no block
 
 
@@ -152,7 +150,7 @@ def test_markdown_starts_with_the_verdict_and_names_baseline_and_threshold(pytes
     # the three unchanged tests are counted, not shown; a status names what failed
     assert statuses == ["🔴 over:flops", "🟠 grew:flops+params"]
     assert "3 unchanged tests not shown." in lines
-    assert "- `test_x.py::test_uncounted`: `aten.logcumsumexp` ×1" in lines
+    assert "- `test_x.py::test_uncounted`: `aten::logcumsumexp` ×1" in lines
 
 
 def test_markdown_verdict_when_everything_is_within_budget(pytester):
@@ -160,8 +158,9 @@ def test_markdown_verdict_when_everything_is_within_budget(pytester):
     pytester.runpytest("--flop-report=markdown:pr.md").assert_outcomes(passed=5)
     lines = (pytester.path / "pr.md").read_text(encoding="utf-8").splitlines()
     assert lines[0] == "### ✅ FLOP budget: 5 budgeted tests within budget"
-    assert (
-        lines[2] == "Compared with the last run; growth not checked (no --flop-fail-on-increase)."
+    assert lines[2] == (  # a first run
+        "No earlier run to compare with (a first run, or pytest's cache is off); "
+        "growth not checked (no --flop-fail-on-increase)."
     )
 
 

@@ -1,10 +1,12 @@
-"""Numbers as the reports write them: human units and signed changes."""
+"""Numbers as the reports write them: human units and signed changes; uncounted ops as they
+are registered."""
 
 from __future__ import annotations
 
 import pytest
 
-from pytest_flopbudget.text import format_delta, human
+from pytest_flopbudget.engine.profile import OTHER_THREAD
+from pytest_flopbudget.text import format_delta, human, op_name, teach_hint
 
 # --- formatting --------------------------------------------------------------------------------
 
@@ -45,3 +47,39 @@ def test_human(n, unit, text):
 )
 def test_format_delta(fraction, text):
     assert format_delta(fraction) == text
+
+
+# --- uncounted ops -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "name"),
+    [
+        ("tinyml.scaled_tanh", "tinyml::scaled_tanh"),
+        ("aten.squeeze_", "aten::squeeze_"),
+        (
+            "mylib.op (formula failed: ZeroDivisionError: a.b)",
+            "mylib::op (formula failed: ZeroDivisionError: a.b)",
+        ),
+        (
+            "Opaque (module cost) failed: KeyError: a.b",
+            "Opaque (module cost) failed: KeyError: a.b",
+        ),
+        (OTHER_THREAD, OTHER_THREAD),
+    ],
+)
+def test_an_uncounted_op_is_named_as_it_is_registered(key, name):
+    assert op_name(key) == name
+
+
+def test_the_hint_names_only_ops_with_no_formula_at_all():
+    how = "in conftest.py: {mapping} or {op}"
+    failed = "mylib.op (formula failed: ZeroDivisionError: x)"
+    assert teach_hint({failed: 1}, how) is None
+    assert teach_hint({failed: 1, "mylib.other": 2}, how) == (
+        'teach it in conftest.py: {"mylib::other": formula} or mylib::other'
+    )
+    assert (
+        teach_hint({"a.b": 1, "c.d": 1}, how)
+        == 'teach them in conftest.py: {"a::b": formula, ...} or a::b'
+    )

@@ -371,6 +371,19 @@ def test_a_graph_that_calls_a_file_op_is_refused_before_it_runs(tmp_path, marker
     assert not marker.exists()
 
 
+def test_every_compiled_method_of_a_scripted_sequential_is_scanned(tmp_path, marker):
+    """A scripted Sequential's ``__len__`` is a Python function on the module, not a scripted
+    method: the scan reads every compiled method's graph from TorchScript itself, so it neither
+    trips on that function nor misses a file op in a child of the Sequential."""
+    scripted = torch.jit.script(nn.Sequential(nn.Linear(4, 4), WritesAFile(str(marker))))
+    assert "__len__" in scripted._c._method_names()
+    assert not hasattr(type(scripted).__len__, "graph")
+    with pytest.raises(safety.Untrusted, match="aten::save"):
+        safety.check_graph_ops(torch, scripted, tmp_path / "seq.pt")
+    safety.check_graph_ops(torch, torch.jit.script(nn.Sequential(nn.Linear(4, 4))), tmp_path)
+    assert not marker.exists()
+
+
 def test_help_says_what_trust_pickle_allows(capsys):
     with pytest.raises(SystemExit):
         cli._parser().parse_args(["--help"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import textwrap
 
@@ -12,7 +13,7 @@ from tests.support import (
     PARAMS,
     linear_flops,
     linear_params,
-    row_of,
+    summary,
 )
 
 if sys.version_info >= (3, 11):
@@ -91,7 +92,7 @@ def test_budget_update_writes_new_entries_rounded_up_with_the_headroom(pytester)
             nn.Linear(100, 30)(torch.randn(4, 100))
         """,
     )
-    result = pytester.runpytest("--flop-budget-update")
+    result = pytester.runpytest("--flop-budget-update", "--flop-report=json:r.json")
     result.assert_outcomes(passed=2)
     path = pytester.path / "pyproject.toml"
     result.stdout.fnmatch_lines(
@@ -101,6 +102,11 @@ def test_budget_update_writes_new_entries_rounded_up_with_the_headroom(pytester)
             "  new     test_x.py::test_small",
         ]
     )
+    # the status says what the update did (issue 17, 18), in the summary and the report
+    given_entries = {"test_x.py::test_big": "updated:new", "test_x.py::test_small": "updated:new"}
+    assert {row["test"]: row["status"] for row in summary(result)} == given_entries
+    report = json.loads((pytester.path / "r.json").read_text(encoding="utf-8"))
+    assert {t["nodeid"]: t["status"] for t in report["tests"]} == given_entries
     big_flops, big_params = linear_flops(4, 100, 30), linear_params(100, 30)
     assert budget_value(big_flops, 10) == 26_600  # 24 120 · 1.1 = 26 532, rounded up
     assert budget_value(big_params, 10) == 3_340  # 3 030 · 1.1 = 3 333, rounded up
@@ -118,6 +124,47 @@ def test_budget_update_writes_new_entries_rounded_up_with_the_headroom(pytester)
         [f"flop budget update ({path}): 0 updated, 0 new, 2 unchanged, 0 pinned"]
     )
     assert pyproject_text(pytester) == written
+
+
+# --- issue 17, 8: a test that failed for its own reason is written only when asked ------------
+
+FAILING_AND_PASSING = """
+@pytest.mark.flop_budget
+def test_fails():
+    nn.Linear(10, 10)(x())
+    assert False, "its own reason"
+
+@pytest.mark.flop_budget
+def test_passes():
+    nn.Linear(10, 10)(x())
+"""
+
+
+def test_update_writes_a_failed_test_only_with_update_failed(pytester):
+    write_tests(pytester, TREE_MODELS, FAILING_AND_PASSING)
+    path = pytester.path / "pyproject.toml"
+    result = pytester.runpytest("--flop-budget-update")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            f"flop budget update ({path}): 0 updated, 1 new, 0 unchanged, 0 pinned",
+            "  new     test_x.py::test_passes",
+            "  1 test(s) that failed for their own reason not written "
+            "(--flop-budget-update-failed writes them too)",
+        ]
+    )
+    assert (budget_value(FLOPS), budget_value(PARAMS)) == (840, 110)  # three figures already
+    tests = tomllib.loads(pyproject_text(pytester))["tool"]["flopbudget"]["tests"]
+    assert tests == {"test_x.py::test_passes": {"max_flops": 840, "max_params": 110}}
+
+    result = pytester.runpytest("--flop-budget-update-failed")  # an update, failed tests too
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [f"flop budget update ({path}): 0 updated, 1 new, 1 unchanged, 0 pinned"]
+    )
+    assert "not written" not in result.stdout.str()
+    tests = tomllib.loads(pyproject_text(pytester))["tool"]["flopbudget"]["tests"]
+    assert tests["test_x.py::test_fails"] == {"max_flops": 840, "max_params": 110}
 
 
 UPDATE_TESTS = """
@@ -188,7 +235,14 @@ def test_budget_update_rewrites_only_the_stale_values_and_keeps_the_file_otherwi
             "  stale   test_x.py::test_removed (no test matched it)",
         ]
     )
-    assert row_of(result, "test_x.py::test_over")["status"] == "over:flops"
+    # the status says what the update did (issue 17, 18): no "over" row but the pinned one
+    assert {row["test"]: row["status"] for row in summary(result)} == {
+        "test_x.py::test_pinned": "over:flops",  # its limit is in code: the update left it
+        "test_x.py::test_over": "updated",
+        "test_x.py::test_under": "updated",
+        "test_x.py::test_fine": "new",  # a first run: not in the last run; its entry unchanged
+        "test_x.py::test_glob_a": "new",
+    }
 
     after = pyproject_text(pytester)
     old, new = before.splitlines(), after.splitlines()
@@ -271,3 +325,13 @@ def test_a_limit_is_tightened_only_past_twenty_percent_of_slack(tmp_path, limit,
     assert (result.updated == [NODE]) is rewritten
     expected = before.replace(f"= {limit}", "= 1000") if rewritten else before
     assert path.read_text() == expected
+
+
+def test_update_help_states_the_headroom_default(pytester):
+    """Issue 17, 18: the headroom an update adds unless told otherwise is said where the option
+    is described."""
+    help_text = " ".join(pytester.runpytest("--help").stdout.str().split())
+    assert "--flop-budget-update write the measured values, plus update_headroom (default 0%)" in (
+        help_text
+    )
+    assert load_config(None).update_headroom == 0

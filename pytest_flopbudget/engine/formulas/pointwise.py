@@ -1,5 +1,6 @@
 """Pointwise work: elementwise ops and their backward, reductions, dropout, the _foreach_ ops, and
-ops that add values into place (index_add, scatter_add, scatter_reduce, embedding bags, histc).
+ops that add values into place (index_add, scatter_add, scatter_reduce, embedding bags, histc,
+the overlap-adds unfold_backward and col2im).
 
 All of it is `other_flops` (no MACs): it counts under the "all" convention (FLOPs =
 ``2 * macs + other_flops``) and not under "matmul". An elementwise op costs 1 per output
@@ -11,6 +12,7 @@ plus its divisions and roots per output element.
 from __future__ import annotations
 
 from collections.abc import Callable
+from math import prod
 
 from pytest_flopbudget.engine.cost import Cost
 from pytest_flopbudget.engine.formulas._table import (
@@ -121,6 +123,26 @@ def _unfold_backward(args, kwargs, out) -> Cost:
     """unfold_backward(grad_in, input_sizes, dim, size, step): every window element is added
     into its place (the overlap-add of istft): 1 per grad element."""
     return Cost(other_flops=args[0].numel())
+
+
+def _taps_inside(size: int, kernel: int, dilation: int, padding: int, stride: int) -> int:
+    """Along one dim of col2im: the (block, kernel tap) pairs whose place lies inside the output
+    of `size` (the others fall in the padding)."""
+    blocks = (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+    places = (b * stride - padding + t * dilation for b in range(blocks) for t in range(kernel))
+    return sum(0 <= place < size for place in places)
+
+
+@formula("col2im")
+def _col2im(args, kwargs, out) -> Cost:
+    """col2im(columns, output_size, kernel_size, dilation, padding, stride) (F.fold, and the
+    backward of F.unfold): the overlap-add. Every column element whose place lies inside the
+    output is added there (1 each); those in the padding are dropped: at most 1 per input
+    element, as unfold_backward."""
+    sizes, kernel, dilation, padding, stride = args[1:6]
+    planes = out.numel() // prod(sizes)  # batch × channels
+    per_plane = prod(map(_taps_inside, sizes, kernel, dilation, padding, stride))
+    return Cost(other_flops=planes * per_plane)
 
 
 # ---- embeddings -------------------------------------------------------------------------------

@@ -13,19 +13,19 @@ ZERO_COST: frozenset[str] = frozenset(
     quantized::cat quantized::cat_out _make_per_tensor_quantized_tensor
     _make_per_channel_quantized_tensor _empty_affine_quantized _empty_per_channel_affine_quantized
     empty_quantized q_per_channel_scales q_per_channel_zero_points
-    view _unsafe_view reshape _reshape_alias expand permute transpose t contiguous clone copy
-    _to_copy to cat stack split split_with_sizes chunk unbind slice slice_scatter select
-    select_scatter diagonal_scatter as_strided as_strided_scatter index _unsafe_index index_select
+    _unsafe_view clone copy
+    _to_copy cat stack slice_scatter
+    select_scatter diagonal_scatter as_strided_scatter index _unsafe_index index_select
     gather scatter index_put _index_put_impl embedding constant_pad_nd reflection_pad1d
     reflection_pad2d reflection_pad3d replication_pad1d replication_pad2d replication_pad3d roll
     flip repeat repeat_interleave masked_fill where tril triu zeros ones empty full empty_like
     zeros_like ones_like full_like rand randn rand_like randn_like randint randperm arange
     linspace scalar_tensor new_zeros new_ones new_empty new_empty_strided new_full empty_strided
-    fill zero bernoulli uniform normal random exponential lift_fresh lift_fresh_copy detach alias
+    fill zero bernoulli uniform normal random exponential lift_fresh_copy
     pixel_shuffle pixel_unshuffle upsample_nearest1d upsample_nearest2d upsample_nearest3d
-    _upsample_nearest_exact1d _upsample_nearest_exact2d _upsample_nearest_exact3d im2col unfold
-    channel_shuffle native_channel_shuffle set resize _local_scalar_dense _conj resolve_conj
-    resolve_neg positive nll_loss_backward nll_loss2d_backward _foreach_copy _foreach_zero
+    _upsample_nearest_exact1d _upsample_nearest_exact2d _upsample_nearest_exact3d im2col
+    channel_shuffle native_channel_shuffle set resize _local_scalar_dense
+    nll_loss_backward nll_loss2d_backward _foreach_copy _foreach_zero
     unsafe_split unsafe_split_with_sizes unsafe_chunk select_backward slice_backward
     """.split()
 )
@@ -36,7 +36,7 @@ ZERO_COST: frozenset[str] = frozenset(
 ZERO_COST |= frozenset(
     """
     topk sort argsort msort kthvalue median nanmedian mode torchvision::nms select_backward
-    slice_backward diagonal_backward unsafe_split unsafe_split_with_sizes unsafe_chunk narrow
+    slice_backward diagonal_backward unsafe_split unsafe_split_with_sizes unsafe_chunk
     narrow_copy
     """.split()
 )
