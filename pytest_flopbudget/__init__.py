@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Cost",
     "Formula",
+    "Hardware",
     "ModuleStats",
     "OpStats",
     "Profile",
@@ -25,6 +26,7 @@ _LAZY = {
     "Cost": "engine.cost",
     "Formula": "engine.registry",
     "register_formula": "engine.registry",
+    "Hardware": "engine.hardware",
     "profile": "engine.counter",
     "counting": "engine.counter",
     "UncountedOpsError": "engine.counter",
@@ -36,6 +38,7 @@ _LAZY = {
 if TYPE_CHECKING:
     from pytest_flopbudget.engine.cost import Cost
     from pytest_flopbudget.engine.counter import UncountedOpsError, counting, profile
+    from pytest_flopbudget.engine.hardware import Hardware
     from pytest_flopbudget.engine.profile import ModuleStats, OpStats, Profile
     from pytest_flopbudget.engine.registry import Formula, register_formula
 

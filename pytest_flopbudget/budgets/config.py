@@ -11,6 +11,7 @@ settings::
     update_headroom = "10%"    # added to measured values by --flop-budget-update
     strict = false             # fail a budgeted test that ran ops with no cost formula
     max_gflops = 100           # default limits (any budget key) for every budgeted test
+    hardware = "h100"          # the device of latency estimates; or the table below, not both
 
     [tool.flopbudget.tests."tests/test_models.py::test_resnet"]
     max_gflops = 8.3
@@ -20,10 +21,24 @@ settings::
     [tool.flopbudget.tests."tests/test_models.py::test_resnet".modules."layer4"]
     max_gflops = 1.5           # a module budget: FLOP, MAC and params keys
 
+    [tool.flopbudget.hardware]  # instead of hardware = "NAME" above
+    default = "myboard"        # the default device (a built-in or one of these profiles)
+
+    [tool.flopbudget.hardware.myboard]   # a device profile (see engine.hardware)
+    peak_tflops = { float32 = 1.2, float16 = 2.4 }
+    bandwidth_gbps = 51.2
+    launch_us = 4
+
 A ``tests`` entry is a node id or a glob (``*`` and ``?``); it may hold budget keys, a
 ``tolerance``, ``strict`` (``true`` or ``false``) and ``modules`` tables (exact and glob entries
-alike; there are no top-level module defaults). An empty entry budgets its tests with the
-defaults alone. Percentages are strings such as ``"5%"`` or plain numbers of percent (``5``).
+alike; there are no top-level module defaults) and ``hardware`` (a device name). An empty entry
+budgets its tests with the defaults alone. Percentages are strings such as ``"5%"`` or plain
+numbers of percent (``5``).
+
+TOML cannot hold both ``hardware = "NAME"`` and ``[tool.flopbudget.hardware.NAME]`` tables in
+``[tool.flopbudget]``: the top-level ``hardware`` is either a device name or the table of
+profiles, whose ``default`` key then names the default device. A device name is a built-in
+profile's or one of the file's, case-insensitive.
 """
 
 from __future__ import annotations
@@ -43,6 +58,13 @@ from pytest_flopbudget.budgets.values import (
     parse_strict,
 )
 from pytest_flopbudget.engine.conventions import COUNT_CONVENTIONS
+from pytest_flopbudget.engine.hardware import (
+    Hardware,
+    HardwareError,
+    find_hardware,
+    hardware_table,
+    parse_hardware,
+)
 from pytest_flopbudget.text import shown, suggest
 
 __all__ = [
@@ -67,10 +89,13 @@ SETTINGS: tuple[str, ...] = (
     "update_headroom",
     "strict",
     "tests",
+    "hardware",
 )
 _PERCENT_SETTINGS: tuple[str, ...] = ("tolerance", "fail_on_increase", "update_headroom")
 ENTRY_KEYS: list[str] = [*LIMIT_KEYS, "tolerance", "strict", "modules"]
+_ENTRY_TABLE_KEYS: list[str] = [*ENTRY_KEYS, "hardware"]  # ENTRY_KEYS are the marker's too
 _TOP = "[tool.flopbudget]"
+_HARDWARE = "[tool.flopbudget.hardware]"
 
 
 class ConfigError(BudgetError):
@@ -79,8 +104,8 @@ class ConfigError(BudgetError):
 
 @dataclass(frozen=True)
 class TestEntry:
-    """One ``[tool.flopbudget.tests."<pattern>"]`` table; ``tolerance`` or ``strict`` None means
-    inherited."""
+    """One ``[tool.flopbudget.tests."<pattern>"]`` table; ``tolerance``, ``strict`` or
+    ``hardware`` (a device name, validated) None means inherited."""
 
     __test__ = False  # not a pytest test class
 
@@ -90,11 +115,17 @@ class TestEntry:
     tolerance: float | None = None
     strict: bool | None = None
     modules: Mapping[str, Mapping[str, Limit]] = field(default_factory=dict)
+    hardware: str | None = None
 
 
 @dataclass(frozen=True)
 class Config:
-    """The validated ``[tool.flopbudget]`` table; the defaults when there is none."""
+    """The validated ``[tool.flopbudget]`` table; the defaults when there is none.
+
+    ``hardware``: the file's device profiles by lower-case name (look a name up with
+    ``engine.hardware.find_hardware(name, config.hardware)``); ``default_hardware``: the device
+    name set at top level (or ``default`` in ``[tool.flopbudget.hardware]``), None when unset.
+    """
 
     path: Path | None = None
     count: str = "all"
@@ -104,6 +135,8 @@ class Config:
     strict: bool = False
     defaults: Mapping[str, Limit] = field(default_factory=dict)
     tests: tuple[TestEntry, ...] = ()
+    hardware: Mapping[str, Hardware] = field(default_factory=dict)
+    default_hardware: str | None = None
 
 
 def find_pyproject(rootpath: Path, inipath: Path | None) -> Path | None:
@@ -178,7 +211,9 @@ def _count(path: Path, value: object) -> str:
     return value
 
 
-def _entry(path: Path, pattern: object, table: object) -> TestEntry:
+def _entry(
+    path: Path, pattern: object, table: object, devices: Mapping[str, Hardware]
+) -> TestEntry:
     if not isinstance(pattern, str) or not pattern.strip():
         raise _error(path, f"[tool.flopbudget.tests] has an empty test pattern {pattern!r}")
     name = _entry_table(pattern)
@@ -194,8 +229,8 @@ def _entry(path: Path, pattern: object, table: object) -> TestEntry:
                 f"{name} key {key!r} is a table, not a budget value; quote the whole node id "
                 f'as one key, e.g. [tool.flopbudget.tests."tests/test_x.py::test_a"]',
             )
-        if key not in ENTRY_KEYS:
-            raise _unknown_key(path, name, key, ENTRY_KEYS)
+        if key not in _ENTRY_TABLE_KEYS:
+            raise _unknown_key(path, name, key, _ENTRY_TABLE_KEYS)
     tolerance = None
     if "tolerance" in table:
         tolerance = _percent(path, name, "tolerance", table["tolerance"])
@@ -203,6 +238,9 @@ def _entry(path: Path, pattern: object, table: object) -> TestEntry:
     limits = _limits(path, name, {k: v for k, v in table.items() if k in LIMIT_KEYS})
     is_glob = "*" in pattern or "?" in pattern
     modules = _modules(path, name, table["modules"]) if "modules" in table else {}
+    hardware = None
+    if "hardware" in table:
+        hardware = _device_name(path, name, "hardware", table["hardware"], devices)
     return TestEntry(
         pattern=pattern,
         limits=limits,
@@ -210,6 +248,7 @@ def _entry(path: Path, pattern: object, table: object) -> TestEntry:
         tolerance=tolerance,
         strict=strict,
         modules=modules,
+        hardware=hardware,
     )
 
 
@@ -229,14 +268,68 @@ def _modules(path: Path, table: str, value: object) -> dict[str, dict[str, Limit
     }
 
 
-def _tests(path: Path, tests: object) -> tuple[TestEntry, ...]:
+def _tests(path: Path, tests: object, devices: Mapping[str, Hardware]) -> tuple[TestEntry, ...]:
     if not isinstance(tests, dict):
         raise _error(
             path,
             f"{_TOP} key 'tests' must be a table of tables such as "
             f'[tool.flopbudget.tests."tests/test_x.py::test_a"], got {shown(tests)}',
         )
-    return tuple(_entry(path, pattern, table) for pattern, table in tests.items())
+    return tuple(_entry(path, pattern, table, devices) for pattern, table in tests.items())
+
+
+def _device_name(
+    path: Path, table: str, key: str, value: object, devices: Mapping[str, Hardware]
+) -> str:
+    """A ``hardware = "NAME"`` setting: the name of a built-in profile or of one of the file's."""
+    if not isinstance(value, str):
+        raise _error(
+            path, f'{table} key {key!r} must be a device name such as "h100", got {shown(value)}'
+        )
+    try:
+        find_hardware(value, devices)
+    except HardwareError as exc:
+        raise _error(path, f"{table} key {key!r}: {exc}") from None
+    return value
+
+
+def _profiles(path: Path, section: dict) -> tuple[dict[str, Hardware], str | None]:
+    """The top-level ``hardware``: a device name (the default device), or the table of device
+    profiles ``[tool.flopbudget.hardware.NAME]`` whose ``default`` key may name the default
+    device. Returns the profiles by lower-case name and the default device's name, unchecked."""
+    value = section.get("hardware")
+    if value is None or isinstance(value, str):
+        return {}, value
+    if not isinstance(value, dict):
+        raise _error(
+            path,
+            f"{_TOP} key 'hardware' must be a device name such as \"h100\" or the table of "
+            f"device profiles [tool.flopbudget.hardware.NAME], got {shown(value)}",
+        )
+    profiles: dict[str, Hardware] = {}
+    for name, table in value.items():
+        if name == "default" and not isinstance(table, dict):
+            continue
+        source = hardware_table(name)
+        if not isinstance(table, dict):
+            raise _error(
+                path,
+                f"{_HARDWARE} key {name!r} must be a table {source} with peak_tflops and "
+                f'bandwidth_gbps (or default = "NAME"), got {shown(table)}',
+            )
+        try:
+            profile = parse_hardware(name, table, source)
+        except HardwareError as exc:
+            raise _error(path, str(exc)) from None
+        if name.lower() in profiles:
+            twin = profiles[name.lower()].name
+            raise _error(
+                path,
+                f"{hardware_table(twin)} and {source} name the same device "
+                f"(device names are case-insensitive)",
+            )
+        profiles[name.lower()] = profile
+    return profiles, value.get("default")
 
 
 def _section(path: Path, data: dict) -> dict | None:
@@ -268,6 +361,12 @@ def load_config(path: Path | None) -> Config:
         if key not in accepted:
             raise _unknown_key(path, _TOP, key, accepted)
     percents = {k: _percent(path, _TOP, k, section[k]) for k in _PERCENT_SETTINGS if k in section}
+    devices, default = _profiles(path, section)
+    if default is not None:
+        where = (
+            (_TOP, "hardware") if isinstance(section["hardware"], str) else (_HARDWARE, "default")
+        )
+        default = _device_name(path, *where, default, devices)
     return Config(
         path=path,
         count=_count(path, section.get("count", "all")),
@@ -276,7 +375,9 @@ def load_config(path: Path | None) -> Config:
         update_headroom=percents.get("update_headroom", 0.0),
         strict=_strict(path, _TOP, section.get("strict", False)),
         defaults=_limits(path, _TOP, {k: v for k, v in section.items() if k in LIMIT_KEYS}),
-        tests=_tests(path, section.get("tests", {})),
+        tests=_tests(path, section.get("tests", {}), devices),
+        hardware=devices,
+        default_hardware=default,
     )
 
 

@@ -4,6 +4,7 @@
                [--count all|matmul] [--depth N] [--json | --print-budget] [--strict]
     flopbudget diff BASE.json NEW.json [--fail-on-increase PCT]   (see pytest_flopbudget.diff)
     flopbudget --version
+    flopbudget calibrate [--name NAME] [--device cpu|cuda]          (see cli.calibrate)
 
 MODEL is an import spec ``package.module:attr``, a TorchScript archive, a ``torch.export``
 program, a pickled whole module (loaded only with ``--trust-pickle``) or a ``state_dict`` file
@@ -108,7 +109,8 @@ def _parser() -> argparse.ArgumentParser:
             "Exit status: 0 counted, 2 usage error or bad input, 1 internal error, "
             "3 (with --strict) counted but some ops have no cost formula. "
             "To compare two JSON reports: flopbudget diff BASE.json NEW.json "
-            "[--fail-on-increase PCT]."
+            "[--fail-on-increase PCT]. To measure this machine for latency estimates: "
+            "flopbudget calibrate [--name NAME]."
         ),
     )
     parser.add_argument(
@@ -198,6 +200,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from pytest_flopbudget.cli.diff import main as diff_main
 
         return diff_main(arguments[1:])
+    if arguments[:1] == ["calibrate"]:  # likewise a MODEL file named calibrate: ./calibrate
+        from pytest_flopbudget.cli.calibrate import main as calibrate_main
+
+        return calibrate_main(arguments[1:])
     parser = _parser()
     try:
         args = parser.parse_args(arguments)

@@ -144,7 +144,16 @@ RESNET_TABLE = f'[tool.flopbudget.tests."{RESNET}"]'
 
 
 ACCEPTED_TOP = ", ".join(
-    ["count", "tolerance", "fail_on_increase", "update_headroom", "strict", "tests", *LIMIT_KEYS]
+    [
+        "count",
+        "tolerance",
+        "fail_on_increase",
+        "update_headroom",
+        "strict",
+        "tests",
+        "hardware",
+        *LIMIT_KEYS,
+    ]
 )
 
 
