@@ -228,7 +228,7 @@ def op_table(ops: list[tuple[str, int, int, int, int]], total_flops: int) -> lis
     return columns(
         [("op", "calls", "MACs", "FLOPs", "bytes", "share")]
         + [
-            (n, str(c), human(m), human(f), human(b, "B"), share(f, total_flops))
+            (n, str(c), human(m), human(f), human(b) + "B", share(f, total_flops))
             for n, c, m, f, b in ordered
         ]
     )
@@ -261,7 +261,7 @@ def _module_table(
                 human(m.params),
                 human(m.macs),
                 human(m.flops),
-                human(m.bytes_moved, "B"),
+                human(m.bytes_moved) + "B",
                 flop_per_byte(m.intensity),
                 share(m.flops, profile.flops),
             )

@@ -49,6 +49,8 @@ EXPECTED_KEYS = {
     "max_nonzero_params": ("nonzero_params", 1),
     "max_sparse_flops": ("sparse_flops", 1),
     "max_param_bytes": ("param_bytes", 1),
+    "max_bytes_moved": ("bytes_moved", 1),
+    "max_latency_ms": ("latency_ns", 1_000_000),
 }
 
 
