@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from pytest_flopbudget.budgets.quantities import by_name
+from pytest_flopbudget.budgets.quantities import by_name, scaled
 from pytest_flopbudget.budgets.values import Limit
 from pytest_flopbudget.text import format_delta, prefix
 
@@ -22,12 +22,15 @@ class Budget:
     tolerance: float = 0.0
     strict: bool = False
     modules: Mapping[str, Mapping[str, Limit]] = field(default_factory=dict)
+    hardware: str | None = None  # the device of latency estimates, by name
 
 
 def format_pair(quantity: str, measured: int, limit: int) -> tuple[str, str]:
     """`measured` and `limit` in the unit the limit reaches, e.g. ``8.27 GFLOPs``, ``2.00
     GFLOPs``: the quantity's unit and decimals from the table of quantities."""
     row = by_name[quantity]
+    if row.scale:
+        return f"{scaled(quantity, measured)} {row.unit}", f"{scaled(quantity, limit)} {row.unit}"
     letter, scale = prefix(limit)
     unit = f" {letter}{row.unit}" if row.unit else letter
 
@@ -44,6 +47,7 @@ class Violation:
     quantity: str
     measured: int
     limit: Limit
+    hardware: str = ""  # the device, for an estimate's message
 
     @property
     def overshoot(self) -> float:
@@ -55,7 +59,7 @@ class Violation:
     def message(self) -> str:
         """One line, e.g. ``FLOP budget exceeded: 8.27 GFLOPs > 2.00 GFLOPs (+313.5%)``."""
         measured, limit = format_pair(self.quantity, self.measured, self.limit.value)
-        label = by_name[self.quantity].exceeded
+        label = by_name[self.quantity].exceeded.format(hardware=self.hardware)
         return f"{label}{measured} > {limit} ({format_delta(self.overshoot)})"
 
 
@@ -68,5 +72,5 @@ def check(measured: Mapping[str, int | None], budget: Budget) -> list[Violation]
     for quantity, limit in budget.limits.items():
         value = measured.get(quantity)
         if value is not None and value > limit.value * allowed:
-            violations.append(Violation(quantity, value, limit))
+            violations.append(Violation(quantity, value, limit, budget.hardware or ""))
     return violations

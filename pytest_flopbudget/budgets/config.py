@@ -92,8 +92,8 @@ SETTINGS: tuple[str, ...] = (
     "hardware",
 )
 _PERCENT_SETTINGS: tuple[str, ...] = ("tolerance", "fail_on_increase", "update_headroom")
-ENTRY_KEYS: list[str] = [*LIMIT_KEYS, "tolerance", "strict", "modules"]
-_ENTRY_TABLE_KEYS: list[str] = [*ENTRY_KEYS, "hardware"]  # ENTRY_KEYS are the marker's too
+ENTRY_KEYS: list[str] = [*LIMIT_KEYS, "tolerance", "strict", "modules", "hardware"]
+_ENTRY_TABLE_KEYS: list[str] = ENTRY_KEYS  # the marker's too
 _TOP = "[tool.flopbudget]"
 _HARDWARE = "[tool.flopbudget.hardware]"
 

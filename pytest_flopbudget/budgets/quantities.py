@@ -14,6 +14,7 @@ from typing import Any
 
 __all__ = [
     "BYTE_UNITS",
+    "HARDWARE_QUANTITIES",
     "LIMIT_KEYS",
     "MODULE_LIMIT_KEYS",
     "MODULE_QUANTITIES",
@@ -26,6 +27,7 @@ __all__ = [
     "by_name",
     "combine",
     "keys_by_scale",
+    "scaled",
 ]
 
 SI_UNITS: dict[str, int] = {"": 1, "K": 10**3, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
@@ -55,7 +57,10 @@ class Quantity:
     `combine`: over several recordings of one test, ``"sum"`` (work) or ``"largest"`` (the
     largest model's: profiling a model twice does not double its parameters). `column` heads
     its summary column (None: not shown), under ``-v`` only when `verbose`, at least `width`
-    characters wide where the table fits, each cell a number and `cell_unit` (``1.2MB``)."""
+    characters wide where the table fits, each cell a number and `cell_unit` (``1.2MB``).
+    `scale`: numbers are always shown in one unit, `unit`, which is `scale` base units (a
+    latency in ns shown in ms), not with SI prefixes. `needs_hardware`: measured only for a
+    device (a latency estimate); then its column shows only in a run where some test has one."""
 
     name: str
     keys: Mapping[str, int]
@@ -70,6 +75,8 @@ class Quantity:
     verbose: bool = False
     cell_unit: str = ""
     width: int = 7
+    scale: int = 0
+    needs_hardware: bool = False
 
 
 TABLE: tuple[Quantity, ...] = (
@@ -153,6 +160,18 @@ TABLE: tuple[Quantity, ...] = (
         cell_unit="B",
         width=8,
     ),
+    Quantity(
+        "latency_ns",
+        {"max_latency_ms": 10**6},
+        unit="ms",
+        exceeded="est. latency on {hardware}: ",
+        suffixes={"": 1},  # a number of milliseconds: "2.5", 2.5
+        digits=2,
+        nullable=True,
+        column="est. ms",
+        scale=10**6,
+        needs_hardware=True,
+    ),
 )
 
 QUANTITIES: tuple[str, ...] = tuple(q.name for q in TABLE)
@@ -164,6 +183,13 @@ LIMIT_KEYS: dict[str, tuple[str, int]] = {
 MODULE_QUANTITIES: tuple[str, ...] = tuple(q.name for q in TABLE if q.per_module)
 MODULE_LIMIT_KEYS: list[str] = [k for k, (q, _) in LIMIT_KEYS.items() if q in MODULE_QUANTITIES]
 NULLABLE: frozenset[str] = frozenset(q.name for q in TABLE if q.nullable)
+HARDWARE_QUANTITIES: tuple[str, ...] = tuple(q.name for q in TABLE if q.needs_hardware)
+
+
+def scaled(quantity: str, value: int) -> str:
+    """A value of a quantity with a fixed display unit, without the unit (``2.41`` ms)."""
+    row = by_name[quantity]
+    return f"{value / row.scale:.{row.digits}f}"
 
 
 def base_key(quantity: str) -> str:

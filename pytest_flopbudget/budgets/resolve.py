@@ -14,7 +14,7 @@ from typing import Any
 from pytest_flopbudget.budgets.check import Budget
 from pytest_flopbudget.budgets.config import ENTRY_KEYS, Config, TestEntry, matching_entries
 from pytest_flopbudget.budgets.modules import merge_module_budgets, parse_module_budgets
-from pytest_flopbudget.budgets.quantities import QUANTITIES
+from pytest_flopbudget.budgets.quantities import HARDWARE_QUANTITIES, QUANTITIES
 from pytest_flopbudget.budgets.values import (
     BudgetError,
     Limit,
@@ -23,12 +23,14 @@ from pytest_flopbudget.budgets.values import (
     parse_strict,
     unknown_key,
 )
+from pytest_flopbudget.engine.hardware import HardwareError, find_hardware
+from pytest_flopbudget.text import shown
 
 __all__ = ["MARKER_KEYS", "parse_marker", "resolve", "validate_marker"]
 
 MARKER_KEYS: list[str] = ENTRY_KEYS
 """What ``@pytest.mark.flop_budget(...)`` accepts: the budget keys, tolerance, strict, modules."""
-_SETTINGS = ("tolerance", "strict", "modules")
+_SETTINGS = ("tolerance", "strict", "modules", "hardware")
 
 
 def parse_marker(
@@ -46,6 +48,11 @@ def parse_marker(
         parse_strict(kwargs["strict"], "strict", source)
     if "modules" in kwargs:
         parse_module_budgets(kwargs["modules"], source)
+    if "hardware" in kwargs and not isinstance(kwargs["hardware"], str):
+        raise BudgetError(
+            f"invalid value {shown(kwargs['hardware'])} for 'hardware' in {source}: must be a "
+            'device name such as "h100"'
+        )
     limits = {k: v for k, v in kwargs.items() if k not in _SETTINGS}
     return parse_limits(limits, source), tolerance
 
@@ -67,12 +74,19 @@ def validate_marker(
     return limits
 
 
-def resolve(marker_kwargs: Mapping[str, Any] | None, node_id: str, config: Config) -> Budget:
+def resolve(
+    marker_kwargs: Mapping[str, Any] | None,
+    node_id: str,
+    config: Config,
+    hardware: str | None = None,
+) -> Budget:
     """The budget of one test: marker > exact entry > globs (longest first) > defaults.
 
     ``marker_kwargs`` are the raw keyword arguments of ``@pytest.mark.flop_budget`` (limit keys,
-    an optional ``tolerance`` and ``strict``); invalid ones raise :class:`BudgetError`. The
-    tolerance and strict are resolved in the same order as each limit.
+    an optional ``tolerance``, ``strict`` and ``hardware``); invalid ones raise
+    :class:`BudgetError`. The tolerance and strict are resolved in the same order as each limit;
+    the device of latency estimates too, with `hardware` (``--flop-hardware``) between the
+    entries and the top-level default. A latency limit with no device is a BudgetError.
     """
     marker_kwargs = marker_kwargs or {}
     marker_limits, marker_tolerance = parse_marker(marker_kwargs, f"marker on {node_id}")
@@ -87,7 +101,29 @@ def resolve(marker_kwargs: Mapping[str, Any] | None, node_id: str, config: Confi
     strict = next(s for s in stricts if s is not None)
     ordered = {q: limits[q] for q in QUANTITIES if q in limits}
     modules = _module_layers(marker_kwargs, node_id, entries)
-    return Budget(limits=ordered, tolerance=tolerance, strict=strict, modules=modules)
+    devices = [
+        marker_kwargs.get("hardware"),
+        *(e.hardware for e in entries),
+        hardware,
+        config.default_hardware,
+    ]
+    device = next((d for d in devices if d is not None), None)
+    if device is not None:
+        try:
+            device = find_hardware(device, config.hardware).name or device
+        except HardwareError as error:
+            raise BudgetError(f"'hardware' for {node_id}: {error}") from None
+    for quantity in HARDWARE_QUANTITIES:
+        if quantity in ordered and device is None:
+            limit = ordered[quantity]
+            raise BudgetError(
+                f"{limit.key!r} in {limit.source} needs a device to estimate on: set "
+                'hardware = "NAME" (in the marker, the tests entry or [tool.flopbudget]) or '
+                "pass --flop-hardware=NAME"
+            )
+    return Budget(
+        limits=ordered, tolerance=tolerance, strict=strict, modules=modules, hardware=device
+    )
 
 
 def _module_layers(

@@ -126,6 +126,8 @@ def _string_amount(text: str, key: str, source: str) -> Fraction:
     match = _NUMBER.match(_checked_text(text, key, source))
     if match is None or match["unit"] not in suffixes:
         accepted = ", ".join(s for s in suffixes if s)
+        if not accepted:
+            raise _invalid(key, text, source, "not a number (it takes no unit suffix)")
         raise _invalid(key, text, source, f"not a number with an optional unit suffix ({accepted})")
     if match["unit"] and multiplier != 1:
         base = base_key(quantity)

@@ -13,10 +13,17 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_flopbudget.budgets.check import Budget, check
 from pytest_flopbudget.budgets.modules import check_modules
-from pytest_flopbudget.budgets.quantities import by_name, combine
+from pytest_flopbudget.budgets.quantities import (
+    HARDWARE_QUANTITIES,
+    QUANTITIES,
+    by_name,
+    combine,
+    scaled,
+)
 from pytest_flopbudget.text import calls_listed, format_delta, human, relative_change, teach_hint
 
 if TYPE_CHECKING:
+    from pytest_flopbudget.engine.hardware import Hardware
     from pytest_flopbudget.engine.profile import Profile
 
 __all__ = [
@@ -53,7 +60,8 @@ GROWTH_QUANTITIES = ("flops", "params")  # what fail_on_increase compares with t
 TOP_MODULES = 5
 TREE_LIMIT = 200  # modules kept per test for the reports' module tree: the costliest first
 
-Module = tuple[str, str, int, int, int, int]  # (name, type, calls, macs, flops, params)
+# (name, type, calls, macs, flops, params, bytes moved, estimated latency in ns or None)
+Module = tuple[str, str, int, int, int, int, int, int | None]
 Op = tuple[str, int, int, int, int]  # (name, calls, macs, flops, bytes moved)
 
 
@@ -93,6 +101,7 @@ class TestRow:
     # {module: {"limits": {quantity: int}, "sources": {...}, "measured": {...} | None}}
     module_budgets: dict[str, dict[str, Any]] = field(default_factory=dict)
     module_errors: list[str] = field(default_factory=list)  # budgets naming no recorded module
+    hardware: str = ""  # the device of the latency estimate ("" without one)
     # the test failed for its own reason (its call raised): the row holds what ran before the
     # exception, and the plugin added no failure of its own
     failed: bool = False
@@ -126,32 +135,66 @@ class TestRow:
         return cls(**values)
 
 
-def measured(profiles: Sequence[Profile]) -> dict[str, int | None]:
+def _nanoseconds(seconds: float) -> int:
+    return round(seconds * 1e9)
+
+
+def measured(
+    profiles: Sequence[Profile], hardware: Hardware | None = None
+) -> dict[str, int | None]:
     """Every quantity over everything recorded for one test (see `quantities.combine`: work
-    adds up; parameters are those of the largest model recorded)."""
-    values = combine(profiles)
+    adds up; parameters are those of the largest model recorded); the latency estimate on
+    `hardware` (None without one)."""
+    values = combine(profiles, [q for q in QUANTITIES if q not in HARDWARE_QUANTITIES])
     for name, value in values.items():  # a known quantity is never None
         if value is None and not by_name[name].nullable:
             values[name] = 0
-    return values
+    latency = None if hardware is None else sum(p.latency(hardware) for p in profiles)
+    values["latency_ns"] = None if latency is None else _nanoseconds(latency)
+    return {q: values[q] for q in QUANTITIES}
 
 
-def _merged_modules(profiles: Sequence[Profile], depth: int) -> list[Module]:
+def _merged_modules(
+    profiles: Sequence[Profile], depth: int, hardware: Hardware | None = None
+) -> list[Module]:
     merged: dict[str, list] = {}
     for p in profiles:
+        times = p.module_latency(hardware) if hardware is not None else {}
         for m in p.modules.values():
-            if (m.calls or m.flops or m.macs) and m.depth <= depth + 1:
-                row = merged.setdefault(m.name, [m.name, m.type_name, 0, 0, 0, m.params])
+            if (m.calls or m.flops or m.macs or m.bytes_moved) and m.depth <= depth + 1:
+                row = merged.setdefault(
+                    m.name, [m.name, m.type_name, 0, 0, 0, m.params, 0, None if not times else 0]
+                )
                 row[2] += m.calls
                 row[3] += m.macs
                 row[4] += m.flops
+                row[6] += m.bytes_moved
+                if times:
+                    row[7] += _nanoseconds(times.get(m.name, 0.0))
     return [tuple(row) for row in merged.values()]
 
 
-def _tree(profiles: Sequence[Profile]) -> tuple[list[Module], int]:
+def _top_by_time(profiles: Sequence[Profile], hardware: Hardware, total: int) -> str:
+    """``est. time by module: backbone 1.20 ms (60%), head 0.40 ms (20%)``: the modules that
+    cost the most time, leaving out those that hold all of it."""
+    times: dict[str, float] = {}
+    for p in profiles:
+        for name, seconds in p.module_latency(hardware).items():
+            times[name] = times.get(name, 0.0) + seconds
+    informative = [(n, _nanoseconds(s)) for n, s in times.items() if 0 < _nanoseconds(s) < total]
+    top = sorted(informative, key=lambda item: (-item[1], item[0]))[:TOP_MODULES]
+    listed = ", ".join(
+        f"{name} {scaled('latency_ns', ns)} ms ({100 * ns / total:.0f}%)" for name, ns in top
+    )
+    return f"est. time by module: {listed}" if top else ""
+
+
+def _tree(
+    profiles: Sequence[Profile], hardware: Hardware | None = None
+) -> tuple[list[Module], int]:
     """Every module that ran (over all recordings), the costliest first, at most TREE_LIMIT;
     and how many were left out."""
-    merged = _merged_modules(profiles, depth=10**9)
+    merged = _merged_modules(profiles, 10**9, hardware)
     ordered = sorted(merged, key=lambda m: (-m[4], m[0]))
     return ordered[:TREE_LIMIT], max(len(ordered) - TREE_LIMIT, 0)
 
@@ -224,14 +267,18 @@ def verdict(
     strict: bool = False,
     fingerprint: str = "",
     detail_depth: int | None = None,
+    hardware: Hardware | None = None,
 ) -> TestRow:
     """The row of one test that recorded `profiles`: its quantities against `budget` (limits,
     tolerance and module budgets), its growth over `previous` (the earlier run's totals) when
     `fail_on_increase` is set (`against`: "last" or "baseline"), and under `strict` a failure
     line for ops with no cost formula. `detail_depth` (when a detailed report is wanted) keeps
-    the module tree down to that depth."""
-    values = measured(profiles)
+    the module tree down to that depth. `hardware` (the budget's device, resolved) gives the
+    latency estimate."""
+    values = measured(profiles, hardware)
     violations = check(values, budget)
+    latency_over = hardware is not None and any(v.quantity == "latency_ns" for v in violations)
+    by_time = _top_by_time(profiles, hardware, values["latency_ns"] or 0) if latency_over else ""
     module_check = check_modules(profiles, budget)
     grown, growth = [], []
     if fail_on_increase is not None:
@@ -244,7 +291,7 @@ def verdict(
     modules = sorted(
         (m for p in profiles for m in p.top_modules(TOP_MODULES)), key=lambda m: -m.flops
     )[:TOP_MODULES]
-    tree, tree_left_out = _tree(profiles)
+    tree, tree_left_out = _tree(profiles, hardware)
     uncounted: dict[str, int] = {}
     for p in profiles:
         for name, calls in p.uncounted.items():
@@ -256,12 +303,16 @@ def verdict(
         ran_torch_work=any(p.ran_torch_work for p in profiles),
         totals=values,
         limits={quantity: limit.value for quantity, limit in budget.limits.items()},
-        violations=[v.message() for v in [*violations, *module_check.violations]] + growth,
+        violations=[v.message() for v in [*violations, *module_check.violations]]
+        + ([by_time] if by_time else [])
+        + growth,
         violated_limits=[f"{v.limit.key} from {v.limit.source}" for v in violations],
         top_modules=[(m.name, m.type_name, m.flops) for m in modules],
         uncounted=uncounted,
         pinned=pinned,
-        modules=_merged_modules(profiles, detail_depth) if detail_depth is not None else [],
+        modules=(
+            _merged_modules(profiles, detail_depth, hardware) if detail_depth is not None else []
+        ),
         ops=_merged_ops(profiles),
         strict_failure=strict_message(uncounted) if strict and uncounted else "",
         tree=tree,
@@ -271,6 +322,7 @@ def verdict(
         grown=grown,
         module_budgets=dict(module_check.results),
         module_errors=list(module_check.errors),
+        hardware=budget.hardware or "",
     )
 
 

@@ -183,6 +183,13 @@ def _parser() -> argparse.ArgumentParser:
         help="the test node id that --print-budget's block is for",
     )
     parser.add_argument(
+        "--hardware",
+        metavar="NAME",
+        help="add the latency estimate on the device NAME (built-in: h100, a100, l4, t4, "
+        "rtx4090, jetson-agx-orin, rpi5; or a [tool.flopbudget.hardware.NAME] table of the "
+        "pyproject.toml in the current directory), in total and per module",
+    )
+    parser.add_argument(
         "--strict",
         action="store_true",
         help="exit with status 3 when some ops have no cost formula (the FLOPs are then a lower "

@@ -10,9 +10,11 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pytest_flopbudget.budgets.quantities import QUANTITIES
+from pytest_flopbudget.budgets.verdict import measured
 from pytest_flopbudget.cli.sources import SOURCES, BadInput, Loaded, load, one_line
 from pytest_flopbudget.reporting.json_report import versions
 from pytest_flopbudget.text import empty_path, human
@@ -296,15 +298,35 @@ def _snake(name: str) -> str:
     return re.sub(r"\W+", "_", snake).strip("_").lower() or "model"
 
 
-def _profile_text(args: argparse.Namespace, loaded: Loaded, specs: list, result: Any) -> str:
+def _hardware(args: argparse.Namespace) -> Any:
+    """The device of ``--hardware``: a built-in, or a profile of ./pyproject.toml; None without
+    the option."""
+    if args.hardware is None:
+        return None
+    from pytest_flopbudget.budgets.config import ConfigError, load_config
+    from pytest_flopbudget.engine.hardware import HardwareError, find_hardware
+
+    pyproject = Path("pyproject.toml")
+    try:
+        devices = load_config(pyproject).hardware if pyproject.is_file() else {}
+        return find_hardware(args.hardware, devices)
+    except (ConfigError, HardwareError) as error:
+        raise BadInput(f"--hardware: {error}") from None
+
+
+def _profile_text(
+    args: argparse.Namespace, loaded: Loaded, specs: list, result: Any, hardware: Any
+) -> str:
     mode = "" if loaded.source == "export" else (", train mode" if args.train else ", eval mode")
+    estimate = "" if hardware is None else f", est. latency {result.latency(hardware):.6g} s"
     lines = [
         f"{args.model} ({SOURCES[loaded.source]}), inputs {_describe(specs)}, "
         f"on {loaded.device}{mode}",
-        result.table(depth=args.depth),
+        result.table(depth=args.depth, hardware=hardware),
         f"totals: flops {result.flops}, macs {result.macs}, params {result.params}, "
         f"nonzero params {_exact(result.nonzero_params)}, "
-        f"sparse flops {_exact(result.sparse_flops)}",
+        f"sparse flops {_exact(result.sparse_flops)}, bytes moved {result.bytes_moved}"
+        + estimate,
         f"param bytes: {human(result.param_bytes, 'B')} ({result.param_bytes} bytes: unique "
         "parameters and buffers at their dtypes)",
     ]
@@ -321,6 +343,7 @@ def run(args: argparse.Namespace) -> tuple[str, Mapping[str, int]]:
         raise BadInput("--test-id names the test of --print-budget's block; pass --print-budget")
     import torch
 
+    hardware = _hardware(args)
     loaded = load(torch, args)
     if loaded.model is None:  # a state_dict without --arch
         if args.print_budget:
@@ -358,11 +381,12 @@ def run(args: argparse.Namespace) -> tuple[str, Mapping[str, int]]:
     if args.print_budget:
         return budget_block(result, args.test_id), result.uncounted
     if args.json:
-        entry = _entry(args, loaded, specs, {key: getattr(result, key) for key in QUANTITIES})
+        entry = _entry(args, loaded, specs, measured([result], hardware))
+        entry["hardware"] = None if hardware is None else hardware.name or args.hardware
         entry["top_modules"] = [
             {"name": m.name, "type": m.type_name, "flops": m.flops}
             for m in result.top_modules(TOP_MODULES)
         ]
         entry["uncounted"] = dict(result.uncounted)
         return _document(args, entry), result.uncounted
-    return _profile_text(args, loaded, specs, result), result.uncounted
+    return _profile_text(args, loaded, specs, result, hardware), result.uncounted

@@ -41,6 +41,13 @@ def add_options(parser: pytest.Parser) -> None:
         "instead of the last run",
     )
     group.addoption(
+        "--flop-hardware",
+        metavar="NAME",
+        help="estimate each budgeted test's latency on the device NAME (built-in: h100, a100, "
+        "l4, t4, rtx4090, jetson-agx-orin, rpi5; or a [tool.flopbudget.hardware.NAME] table) "
+        "where its marker or tests entry names none; overrides hardware in [tool.flopbudget]",
+    )
+    group.addoption(
         "--flop-fail-on-increase",
         metavar="PCT",
         help="fail a budgeted test whose FLOPs or params grew by more than PCT (5 or 5%%) over "
@@ -98,6 +105,7 @@ class Options:
     depth: int = 2
     fail_on_increase: float | None = None  # None: the command line does not set it
     baseline: str = ""
+    hardware: str | None = None  # --flop-hardware: the run's device, checked by the session
 
 
 def read_options(config: pytest.Config) -> Options:
@@ -135,6 +143,7 @@ def read_options(config: pytest.Config) -> Options:
         depth=config.getoption("flop_report_depth"),
         fail_on_increase=fail_on_increase,
         baseline=baseline or "",
+        hardware=config.getoption("flop_hardware"),
     )
 
 

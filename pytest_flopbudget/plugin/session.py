@@ -55,6 +55,13 @@ class FlopBudgetSession:
         self.settings = settings
         self.pyproject = pyproject
         self.options = read_options(config)
+        if self.options.hardware is not None:
+            from pytest_flopbudget.engine.hardware import HardwareError, find_hardware
+
+            try:
+                find_hardware(self.options.hardware, settings.hardware)
+            except HardwareError as error:
+                raise pytest.UsageError(f"--flop-hardware: {error}") from None
         self.fail_on_increase = (
             self.options.fail_on_increase
             if self.options.fail_on_increase is not None
@@ -85,10 +92,12 @@ class FlopBudgetSession:
             try:
                 if marker is not None:
                     validate_marker(kwargs, marker.args, item.nodeid)
-                budget = resolve(kwargs, item.nodeid, self.settings)
+                budget = resolve(kwargs, item.nodeid, self.settings, self.options.hardware)
             except BudgetError as error:
                 raise pytest.UsageError(str(error)) from None
-            pinned = any(key not in ("tolerance", "strict", "modules") for key in kwargs)
+            pinned = any(
+                key not in ("tolerance", "strict", "modules", "hardware") for key in kwargs
+            )
             item.stash[BUDGET_KEY] = TestBudget(
                 budget, self.settings.count, pinned, extensions_of(item)
             )
@@ -174,14 +183,18 @@ class FlopBudgetSession:
         row = replace(self._verdict(item, state, profiles), failed=failed)
         item.stash[ROW_KEY] = row.to_dict()
         for key, value in row.totals.items():
-            item.user_properties.append((f"flopbudget_{key}", value))
+            if value is not None:  # unknown (nonzero params on meta, a latency with no device)
+                item.user_properties.append((f"flopbudget_{key}", value))
         if not failed:  # a test that stopped short measured less: no warning about it
             _warn_unmeasured(item.nodeid, row, sum(p.unseen_thread_calls for p in profiles))
         return row
 
     def _verdict(self, item: pytest.Item, state: TestBudget, profiles: list[Profile]) -> TestRow:
         from pytest_flopbudget.budgets.verdict import verdict
+        from pytest_flopbudget.engine.hardware import find_hardware
         from pytest_flopbudget.engine.registry import fingerprint_for
+
+        device = state.budget.hardware
 
         path, line, _ = item.location
         return verdict(
@@ -196,6 +209,7 @@ class FlopBudgetSession:
             strict=state.budget.strict or self.options.strict,
             fingerprint=fingerprint_for(state.extensions),
             detail_depth=self.options.depth if self.options.terminal_report else None,
+            hardware=find_hardware(device, self.settings.hardware) if device else None,
         )
 
     @pytest.hookimpl(wrapper=True)

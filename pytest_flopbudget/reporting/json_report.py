@@ -21,14 +21,18 @@ JSON schema, version 2 (`"schema": "pytest-flopbudget/report"`; version 1 baseli
                   # over:module, grew:flops, error:module); the same string as the terminal
                   # summary; compare the kind with status.split(":")[0]
         "totals": {"flops": int, "macs": int, "params": int, "nonzero_params": int | null,
-                   "sparse_flops": int | null, "param_bytes": int},
+                   "sparse_flops": int | null, "param_bytes": int, "bytes_moved": int,
+                   "latency_ns": int | null},             # latency_ns: with a device only
+        "hardware": "h100" | null,                        # the device of the estimate
         "budget": {"flops": int, "params": int, ...},    # resolved limits, base units
         "violations": [str, ...],                         # the failure lines (strict's too)
         "previous": {"flops": int, "params": int, ...} | null,   # last run or baseline
         "delta": {"budget": float | null, "flops": float | null, "params": float | null},
         "top_modules": [{"name": str, "type": str, "flops": int}, ...],
         "modules": [{"name": str, "type": str, "calls": int, "macs": int, "flops": int,
-                     "params": int}, ...],                # the module tree, costliest first
+                     "params": int, "bytes_moved": int,
+                     "latency_ns": int}, ...],            # the module tree, costliest first;
+                                                          # latency_ns with a device only
         "modules_left_out": int,                          # modules past the first 200, not listed
         "ops": {"aten.addmm": {"calls": int, "macs": int, "flops": int,
                                "bytes_moved": int}, ...},
@@ -120,8 +124,17 @@ def row_detail(row: TestRow) -> dict[str, Any]:
     return {
         "totals": dict(row.totals),
         "modules": [
-            {"name": n, "type": t, "calls": c, "macs": m, "flops": f, "params": p}
-            for n, t, c, m, f, p in row.tree
+            {
+                "name": n,
+                "type": t,
+                "calls": c,
+                "macs": m,
+                "flops": f,
+                "params": p,
+                "bytes_moved": b,
+                **({"latency_ns": ns} if ns is not None else {}),
+            }
+            for n, t, c, m, f, p, b, ns in row.tree
         ],
         "modules_left_out": row.tree_left_out,
         "ops": {
@@ -140,6 +153,7 @@ def _test_entry(row: TestRow, outcome: str, previous: Mapping[str, Any] | None) 
         "outcome": outcome,
         "status": status_label(row, previous),
         "totals": dict(row.totals),
+        "hardware": row.hardware or None,
         "budget": dict(row.limits),
         "violations": list(row.failure_lines),
         "previous": dict(previous) if previous is not None else None,

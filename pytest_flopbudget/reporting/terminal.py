@@ -8,9 +8,9 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from pytest_flopbudget.budgets.quantities import TABLE
+from pytest_flopbudget.budgets.quantities import TABLE, Quantity, scaled
 from pytest_flopbudget.budgets.verdict import STATUSES, TestRow, status, status_label
-from pytest_flopbudget.engine.profile import module_label, op_table
+from pytest_flopbudget.engine.profile import flop_per_byte, intensity, module_label, op_table
 from pytest_flopbudget.reporting.deltas import WhyItChanged
 from pytest_flopbudget.text import (
     columns,
@@ -87,7 +87,26 @@ def _text(value: float | None) -> str:
     return "-" if value is None else format_delta(value)
 
 
-def _cells(row: TestRow, row_status: str, before: Mapping[str, Any], verbose: bool) -> list[str]:
+def _plain_columns(rows: list[TestRow], verbose: bool) -> list[Quantity]:
+    """The columns of plain numbers: -v ones under -v only, an estimate's only where some test
+    has one (a device is set)."""
+    return [
+        q
+        for q in PLAIN_COLUMNS
+        if (verbose or not q.verbose)
+        and (not q.needs_hardware or any(r.totals.get(q.name) is not None for r in rows))
+    ]
+
+
+def _cell(q: Quantity, value: int | None) -> str:
+    if value is None:
+        return "-"
+    return scaled(q.name, value) if q.scale else f"{human(value)}{q.cell_unit}"
+
+
+def _cells(
+    row: TestRow, row_status: str, before: Mapping[str, Any], plain: list[Quantity]
+) -> list[str]:
     measured_anything = row.ran_torch_work
     flops_limit = row.limits.get("flops")
     lower_bound = LOWER_BOUND if row.uncounted else ""
@@ -98,11 +117,8 @@ def _cells(row: TestRow, row_status: str, before: Mapping[str, Any], verbose: bo
         _text(relative_change(row.flops, flops_limit)) if measured_anything else "-",
         _text(relative_change(row.flops, before.get("flops"))) if measured_anything else "-",
     ]
-    for q in PLAIN_COLUMNS:
-        if verbose or not q.verbose:
-            value = row.totals.get(q.name)
-            shown = f"{human(value)}{q.cell_unit if value is not None else ''}"
-            cells.append(shown if measured_anything else "-")
+    for q in plain:
+        cells.append(_cell(q, row.totals.get(q.name)) if measured_anything else "-")
     return cells
 
 
@@ -221,7 +237,7 @@ def summary_lines(
         return [f"flop budget: {len(rows)} budgeted test(s): " + ", ".join(parts)]
     verbose = verbosity > 0
     ordered = sorted(rows, key=lambda r: _sort_key(r, statuses[r.nodeid]))
-    shown = [q for q in PLAIN_COLUMNS if verbose or not q.verbose]
+    shown = _plain_columns(rows, verbose)
     columns = ["status", "FLOPs", "budget", "Δbudget", f"Δ{against}", *(q.column for q in shown)]
     # the column widths when the table fits in `width`
     roomy = [13, 7, 7, 8, 8, *(q.width for q in shown)]
@@ -230,7 +246,7 @@ def summary_lines(
             row,
             status_label(row, previous.get(row.nodeid)),
             previous.get(row.nodeid) or {},
-            verbose,
+            shown,
         )
         for row in ordered
     ]
@@ -273,47 +289,48 @@ def detail_lines(row: TestRow, depth: int) -> list[str]:
     """The detailed report of one test: the module tree (down to `depth` levels below the
     roots, the costliest first, children past the first few folded into "other"), the op table
     and the uncounted ops."""
+    latency = row.totals.get("latency_ns")
+    estimated = (
+        ""
+        if latency is None
+        else f", est. latency on {row.hardware} {scaled('latency_ns', latency)} ms"
+    )
     lines = [
         f"{row.nodeid}: {human(row.flops, 'FLOPs')} ({row.count}), "
         f"{human(row.totals.get('macs'), 'MACs')}, "
-        f"params {human(row.params)} ({human(row.totals.get('param_bytes'), 'B')})"
+        f"params {human(row.params)} ({human(row.totals.get('param_bytes'), 'B')}), "
+        f"{human(row.totals.get('bytes_moved'), 'B')} moved{estimated}"
     ]
     names = {m[0] for m in row.modules}
     children: dict[str | None, list[tuple]] = defaultdict(list)
     for module in row.modules:
         children[_parent(module[0], names)].append(module)
-    table = [("module", "calls", "params", "MACs", "FLOPs", "share")]
+    estimate = latency is not None
+    table = [
+        ("module", "calls", "params", "MACs", "FLOPs", "bytes", "FLOP/B", "share")
+        + (("est. ms",) if estimate else ())
+    ]
+
+    def add(label: str, modules: list[tuple]) -> None:
+        """One row of the table: `modules` summed (one module, or those folded into "other")."""
+        calls, macs, flops, params, moved = (sum(m[i] for m in modules) for i in (2, 3, 4, 5, 6))
+        cells = (label, str(calls), human(params), human(macs), human(flops), human(moved) + "B")
+        cells += (flop_per_byte(intensity(flops, moved)), share(flops, row.flops))
+        if estimate:
+            cells += (scaled("latency_ns", sum(m[7] or 0 for m in modules)),)
+        table.append(cells)
 
     def walk(parent: str | None, level: int) -> None:
         ordered = sorted(children.get(parent, []), key=lambda m: (-m[4], m[0]))
         shown, folded = ordered[:FOLD_AFTER], ordered[FOLD_AFTER:]
-        for name, kind, calls, macs, flops, params in shown:
+        for module in shown:
+            name, kind = module[0], module[1]
             label = module_label(name, parent or "") if name else kind
-            table.append(
-                (
-                    "  " * level + (f"{label} ({kind})" if label != kind else kind),
-                    str(calls),
-                    human(params),
-                    human(macs),
-                    human(flops),
-                    share(flops, row.flops),
-                )
-            )
+            add("  " * level + (f"{label} ({kind})" if label != kind else kind), [module])
             if level < depth:
                 walk(name, level + 1)
         if folded:
-            macs = sum(m[3] for m in folded)
-            flops = sum(m[4] for m in folded)
-            table.append(
-                (
-                    "  " * level + f"other ({len(folded)} modules)",
-                    str(sum(m[2] for m in folded)),
-                    human(sum(m[5] for m in folded)),
-                    human(macs),
-                    human(flops),
-                    share(flops, row.flops),
-                )
-            )
+            add("  " * level + f"other ({len(folded)} modules)", folded)
 
     walk(None, 0)
     if len(table) > 1:

@@ -9,6 +9,7 @@ import pytest
 
 from tests.support import (
     NET_MODELS,
+    linear_bytes,
     linear_flops,
     linear_macs,
     linear_params,
@@ -37,6 +38,10 @@ BACKBONE_MACS = linear_macs(4, 10, 20) + linear_macs(4, 20, 10)
 
 
 BACKBONE_PARAMS = linear_params(10, 20) + linear_params(20, 10)
+
+
+# the two Linears, and the ReLU reading and writing the (4, 20) float32 activations
+BACKBONE_BYTES = linear_bytes(4, 10, 20) + 2 * 4 * 20 * 4 + linear_bytes(4, 20, 10)
 
 
 BACKBONE_0_PARAMS = linear_params(10, 20)
@@ -103,7 +108,12 @@ def test_module_budget_in_the_marker_passes_at_its_limit_and_fails_over_it(pytes
     assert over["module_budgets"]["backbone"] == {
         "limits": {"flops": BACKBONE_LIMIT},
         "sources": {"flops": "max_flops from marker on test_x.py::test_over, module 'backbone'"},
-        "measured": {"flops": BACKBONE_FLOPS, "macs": BACKBONE_MACS, "params": BACKBONE_PARAMS},
+        "measured": {
+            "flops": BACKBONE_FLOPS,
+            "macs": BACKBONE_MACS,
+            "params": BACKBONE_PARAMS,
+            "bytes_moved": BACKBONE_BYTES,
+        },
         "over": ["flops"],
     }
 

@@ -122,7 +122,11 @@ def assert_sane(config: Config) -> None:
         for limit in limits.values():
             assert 1 <= limit.value <= MAX_LIMIT
             human(limit.value, "FLOPs")
-    budget = resolve(None, NODE, config)
+    try:
+        budget = resolve(None, NODE, config)
+    except BudgetError as error:  # a latency limit, and no device named for the estimate
+        assert "needs a device to estimate on" in str(error)
+        budget = resolve(None, NODE, config, hardware="h100")  # --flop-hardware=h100
     check({q: MAX_LIMIT for q in budget.limits}, budget)
 
 

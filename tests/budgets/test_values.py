@@ -396,3 +396,13 @@ def test_a_depth_is_ascii_digits_in_range(value, expected):
 )
 def test_a_bad_depth_is_a_budget_error(value, reason):
     assert reason in error_of(parse_depth, value, "--flop-report-depth", "the command line")
+
+
+@pytest.mark.parametrize(("value", "expected"), [(2.5, 2_500_000), ("2.5", 2_500_000), (1, 10**6)])
+def test_a_latency_limit_is_a_number_of_milliseconds_in_nanoseconds(value, expected):
+    assert limit_of("max_latency_ms", value).value == expected
+
+
+def test_a_latency_limit_takes_no_unit_suffix():
+    with pytest.raises(BudgetError, match="not a number \\(it takes no unit suffix\\)"):
+        parse_limits({"max_latency_ms": "2M"}, SRC)

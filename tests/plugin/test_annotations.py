@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tests.projects import OVER_AND_TWO, definition_line, junit_properties
 from tests.support import (
+    BYTES_MOVED,
     FLOPS,
     MACS,
     PARAMS,
@@ -100,7 +101,7 @@ def test_junitxml_carries_every_budgeted_tests_totals_as_properties(pytester):
     write_tests(pytester, TREE_MODELS, OVER_AND_TWO)
     pytester.runpytest("--junitxml=junit.xml").assert_outcomes(passed=2, failed=1)
 
-    def props(flops, macs, params):
+    def props(flops, macs, params, moved):
         return {
             "flopbudget_flops": str(flops),
             "flopbudget_macs": str(macs),
@@ -108,11 +109,13 @@ def test_junitxml_carries_every_budgeted_tests_totals_as_properties(pytester):
             "flopbudget_nonzero_params": str(params),
             "flopbudget_sparse_flops": str(flops),
             "flopbudget_param_bytes": str(4 * params),
+            "flopbudget_bytes_moved": str(moved),
         }
 
     assert junit_properties(pytester.path / "junit.xml") == {
-        "test_over": props(FLOPS, MACS, PARAMS),  # failed over budget: still reported
-        "test_two": props(2 * FLOPS, 2 * MACS, 2 * PARAMS),
+        "test_over": props(FLOPS, MACS, PARAMS, BYTES_MOVED),  # failed over budget: reported
+        # Two's logcumsumexp has no FLOP formula, but reads and writes its (4, 10) float32 input
+        "test_two": props(2 * FLOPS, 2 * MACS, 2 * PARAMS, 2 * BYTES_MOVED + 2 * 40 * 4),
         "test_unbudgeted": {},
     }
 

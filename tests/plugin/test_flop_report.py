@@ -13,6 +13,7 @@ from tests.support import (
     PARAMS,
     TREE_MODELS,
     UNCOUNTED_MODELS,
+    linear_bytes,
     linear_flops,
     linear_macs,
     linear_params,
@@ -53,10 +54,10 @@ def test_flop_report_names_blocks_of_a_module_list_by_their_container(pytester):
     assert "blocks.1 (Sequential)" in labels
     assert "0 (Sequential)" not in labels
     blocks_row = next(line for line in result.outlines if "blocks (ModuleList)" in line)
-    # calls, params, MACs, FLOPs, share: the two blocks' sum, all of the test's work
+    # calls, params, MACs, FLOPs, bytes, FLOP/B, share: the two blocks' sum, all of the work
     assert blocks_row.split()[2:] == [
         *("0", human(2 * linear_params(10, 10)), human(2 * linear_macs(4, 10, 10))),
-        *(human(2 * FLOPS), "100.0%"),
+        *(human(2 * FLOPS), *traffic(2 * FLOPS, 2 * linear_bytes(4, 10, 10)), "100.0%"),
     ]
 
 
@@ -65,6 +66,11 @@ def test_flop_report_names_blocks_of_a_module_list_by_their_container(pytester):
 
 def share(part: int, whole: int) -> str:
     return f"{100 * part / whole:.1f}%"
+
+
+def traffic(flops: int, nbytes: int) -> tuple[str, str]:
+    """A module row's bytes moved and arithmetic intensity cells."""
+    return f"{human(nbytes)}B", f"{flops / nbytes:.3g}"
 
 
 # --- 1. --flop-report: the detailed terminal report ---------------------------------------------
@@ -119,7 +125,13 @@ TREE_MACS, TREE_FLOPS = 2 * MACS + HEAD_MACS, 2 * FLOPS + HEAD_FLOPS
 TREE_PARAMS = 2 * PARAMS + HEAD_PARAMS
 
 
-assert (TREE_MACS, TREE_FLOPS, TREE_PARAMS) == (2000, 4200, 550)
+# the logcumsumexp after the head reads and writes its (4, 30) float32 output
+LOGCUMSUMEXP_BYTES = 2 * 4 * 30 * 4
+HEAD_BYTES = linear_bytes(4, 10, 30)
+TREE_BYTES = 2 * linear_bytes(4, 10, 10) + HEAD_BYTES + LOGCUMSUMEXP_BYTES
+
+
+assert (TREE_MACS, TREE_FLOPS, TREE_PARAMS, TREE_BYTES) == (2000, 4200, 550, 4440)
 
 
 def test_flop_report_prints_module_tree_op_table_and_uncounted_ops_after_the_summary(pytester):
@@ -134,23 +146,38 @@ def test_flop_report_prints_module_tree_op_table_and_uncounted_ops_after_the_sum
     assert section[0] == (
         f"test_x.py::test_tree: {human(TREE_FLOPS, 'FLOPs')} (all), "
         f"{human(TREE_MACS, 'MACs')}, params {human(TREE_PARAMS)} "
-        f"({human(4 * TREE_PARAMS, 'B')})"  # float32: 4 bytes a parameter, no buffers
+        f"({human(4 * TREE_PARAMS, 'B')}), "  # float32: 4 bytes a parameter, no buffers
+        f"{human(TREE_BYTES, 'B')} moved"
     )
     tables = detail_tables(section)
 
-    def module(label, params, macs, flops):
-        return (label, "1", human(params), human(macs), human(flops), share(flops, TREE_FLOPS))
+    def module(label, params, macs, flops, nbytes):
+        return (
+            *(label, "1", human(params), human(macs), human(flops)),
+            *(*traffic(flops, nbytes), share(flops, TREE_FLOPS)),
+        )
 
+    linear = linear_bytes(4, 10, 10)
     # the biggest first at each level: head (2.52K) before enc (1.68K); a and b tie: by name
     assert tables["module"] == [
-        module("Tree", TREE_PARAMS, TREE_MACS, TREE_FLOPS),
-        module("  head (Linear)", HEAD_PARAMS, HEAD_MACS, HEAD_FLOPS),
-        module("  enc (Sequential)", 2 * PARAMS, 2 * MACS, 2 * FLOPS),
-        module("    a (Linear)", PARAMS, MACS, FLOPS),
-        module("    b (Linear)", PARAMS, MACS, FLOPS),
+        module("Tree", TREE_PARAMS, TREE_MACS, TREE_FLOPS, TREE_BYTES),
+        module("  head (Linear)", HEAD_PARAMS, HEAD_MACS, HEAD_FLOPS, HEAD_BYTES),
+        module("  enc (Sequential)", 2 * PARAMS, 2 * MACS, 2 * FLOPS, 2 * linear),
+        module("    a (Linear)", PARAMS, MACS, FLOPS, linear),
+        module("    b (Linear)", PARAMS, MACS, FLOPS, linear),
     ]
+    addmm_bytes = TREE_BYTES - LOGCUMSUMEXP_BYTES
     assert tables["op"] == [
-        ("aten.addmm", "3", human(TREE_MACS), human(TREE_FLOPS), "100.0%"),
+        (
+            "aten.addmm",
+            "3",
+            human(TREE_MACS),
+            human(TREE_FLOPS),
+            f"{human(addmm_bytes)}B",
+            "100.0%",
+        ),
+        # no FLOP formula, but its bytes are priced by rule
+        ("aten.logcumsumexp", "1", "0", "0", f"{LOGCUMSUMEXP_BYTES}B", "0.0%"),
     ]
     assert section[-1] == "uncounted ops (counted as 0 FLOPs): aten::logcumsumexp ×1"
 
@@ -176,20 +203,31 @@ def test_flop_report_folds_children_past_the_eighth_into_an_other_row(pytester):
     result = pytester.runpytest("--flop-report")
     result.assert_outcomes(passed=1)
     child = {
-        k: (linear_params(10, k), linear_macs(4, 10, k), linear_flops(4, 10, k))
+        k: (
+            linear_params(10, k),
+            linear_macs(4, 10, k),
+            linear_flops(4, 10, k),
+            linear_bytes(4, 10, k),
+        )
         for k in range(1, 11)
     }
-    total = sum(flops for _, _, flops in child.values())
+    total = sum(flops for _, _, flops, _ in child.values())
     assert total == 4620
 
-    def cells(params, macs, flops):
-        return (human(params), human(macs), human(flops), share(flops, total))
+    def cells(params, macs, flops, nbytes):
+        return (human(params), human(macs), human(flops), *traffic(flops, nbytes))
+
+    def summed(children):
+        return (sum(c[i] for c in children) for i in range(4))
+
+    def row(label, calls, *numbers):
+        return (label, calls, *cells(*numbers), share(numbers[2], total))
 
     folded = [child[2], child[1]]  # the two smallest
     assert detail_tables(detail_section(result, "test_x.py::test_fan"))["module"] == [
-        ("Fan", "1", *cells(*(sum(c[i] for c in child.values()) for i in range(3)))),
-        *[(f"  l{k} (Linear)", "1", *cells(*child[k])) for k in range(10, 2, -1)],
-        ("  other (2 modules)", "2", *cells(*(sum(c[i] for c in folded) for i in range(3)))),
+        row("Fan", "1", *summed(child.values())),
+        *[row(f"  l{k} (Linear)", "1", *child[k]) for k in range(10, 2, -1)],
+        row("  other (2 modules)", "2", *summed(folded)),
     ]
 
 
@@ -210,4 +248,5 @@ def test_flop_report_depth_limits_the_module_tree(pytester, depth, shown):
     result.assert_outcomes(passed=1)
     tables = detail_tables(detail_section(result, "test_x.py::test_tree"))
     assert [row[0] for row in tables["module"]] == shown
-    assert [row[0] for row in tables["op"]] == ["aten.addmm"]  # the op table is never cut
+    # the op table is never cut
+    assert [row[0] for row in tables["op"]] == ["aten.addmm", "aten.logcumsumexp"]

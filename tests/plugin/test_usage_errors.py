@@ -87,7 +87,8 @@ ENTRY = '[tool.flopbudget.tests."test_x.py::test_a"]'
 ACCEPTED_ENTRY = (
     "max_flops, max_kflops, max_mflops, max_gflops, max_tflops, max_macs, max_kmacs, max_mmacs, "
     "max_gmacs, max_tmacs, "
-    "max_params, max_nonzero_params, max_sparse_flops, max_param_bytes, tolerance, strict"
+    "max_params, max_nonzero_params, max_sparse_flops, max_param_bytes, max_bytes_moved, "
+    "max_latency_ms, tolerance, strict"
 )
 
 

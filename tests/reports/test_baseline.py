@@ -13,6 +13,7 @@ from pytest_flopbudget.reporting import baseline
 from pytest_flopbudget.text import human
 from tests.projects import load_json, make_project, no_traceback
 from tests.support import (
+    BYTES_MOVED,
     FLOPS,
     MACS,
     PARAMS,
@@ -93,6 +94,8 @@ def test_baseline_deltas_new_tests_and_gone_tests(pytester):
         "nonzero_params": PARAMS,
         "sparse_flops": FLOPS,
         "param_bytes": 4 * PARAMS,
+        "bytes_moved": BYTES_MOVED,
+        "latency_ns": None,
     }
     assert grown["delta"]["flops"] == pytest.approx(FLOPS_20 / FLOPS - 1)
     assert grown["delta"]["params"] == pytest.approx(PARAMS_20 / PARAMS - 1)

@@ -20,10 +20,12 @@ from tests.projects import (
     net_params,
 )
 from tests.support import (
+    BYTES_MOVED,
     FLOPS,
     MACS,
     PARAMS,
     TREE_MODELS,
+    linear_bytes,
     linear_flops,
     linear_params,
     pct,
@@ -32,6 +34,10 @@ from tests.support import (
 )
 
 # --- 2. report files: JSON and Markdown ---------------------------------------------------------
+
+
+# Two's aten.logcumsumexp reads and writes its (4, 10) float32 input
+LOGCUMSUMEXP_BYTES = 2 * 4 * 10 * 4
 
 
 def test_json_report_follows_the_documented_schema_with_exact_totals(pytester):
@@ -56,7 +62,7 @@ def test_json_report_follows_the_documented_schema_with_exact_totals(pytester):
 
     over, two = report["tests"]  # sorted by node id; the unbudgeted test is not there
     entry_keys = [
-        *("nodeid", "location", "outcome", "status", "totals", "budget", "violations"),
+        *("nodeid", "location", "outcome", "status", "totals", "hardware", "budget", "violations"),
         *("previous", "delta", "top_modules", "modules", "modules_left_out", "ops"),
         *("uncounted", "fingerprint", "module_budgets"),
     ]
@@ -75,7 +81,10 @@ def test_json_report_follows_the_documented_schema_with_exact_totals(pytester):
             "nonzero_params": PARAMS,
             "sparse_flops": FLOPS,
             "param_bytes": 4 * PARAMS,  # float32
+            "bytes_moved": BYTES_MOVED,
+            "latency_ns": None,  # no device
         },
+        "hardware": None,
         "budget": {"flops": 500},
         "violations": [f"FLOP budget exceeded: {FLOPS} FLOPs > 500 FLOPs ({pct(FLOPS, 500)})"],
         "previous": None,
@@ -89,10 +98,13 @@ def test_json_report_follows_the_documented_schema_with_exact_totals(pytester):
                 "macs": MACS,
                 "flops": FLOPS,
                 "params": PARAMS,
+                "bytes_moved": BYTES_MOVED,
             },
         ],
         "modules_left_out": 0,
-        "ops": {"aten.addmm": {"calls": 1, "macs": MACS, "flops": FLOPS}},
+        "ops": {
+            "aten.addmm": {"calls": 1, "macs": MACS, "flops": FLOPS, "bytes_moved": BYTES_MOVED}
+        },
         "uncounted": {},
         "module_budgets": {},
     }
@@ -108,7 +120,10 @@ def test_json_report_follows_the_documented_schema_with_exact_totals(pytester):
             "nonzero_params": 2 * PARAMS,
             "sparse_flops": 2 * FLOPS,
             "param_bytes": 8 * PARAMS,
+            "bytes_moved": 2 * BYTES_MOVED + LOGCUMSUMEXP_BYTES,
+            "latency_ns": None,
         },
+        "hardware": None,
         "budget": {"flops": 10**9},
         "violations": [],
         "previous": None,
@@ -125,6 +140,7 @@ def test_json_report_follows_the_documented_schema_with_exact_totals(pytester):
                 "macs": 2 * MACS,
                 "flops": 2 * FLOPS,
                 "params": 2 * PARAMS,
+                "bytes_moved": 2 * BYTES_MOVED + LOGCUMSUMEXP_BYTES,
             },
             {
                 "name": "Two.a",
@@ -133,6 +149,7 @@ def test_json_report_follows_the_documented_schema_with_exact_totals(pytester):
                 "macs": MACS,
                 "flops": FLOPS,
                 "params": PARAMS,
+                "bytes_moved": BYTES_MOVED,
             },
             {
                 "name": "Two.b",
@@ -141,10 +158,25 @@ def test_json_report_follows_the_documented_schema_with_exact_totals(pytester):
                 "macs": MACS,
                 "flops": FLOPS,
                 "params": PARAMS,
+                "bytes_moved": BYTES_MOVED,
             },
         ],
         "modules_left_out": 0,
-        "ops": {"aten.addmm": {"calls": 2, "macs": 2 * MACS, "flops": 2 * FLOPS}},
+        "ops": {
+            "aten.addmm": {
+                "calls": 2,
+                "macs": 2 * MACS,
+                "flops": 2 * FLOPS,
+                "bytes_moved": 2 * BYTES_MOVED,
+            },
+            # no FLOP formula, but its bytes are priced by rule
+            "aten.logcumsumexp": {
+                "calls": 1,
+                "macs": 0,
+                "flops": 0,
+                "bytes_moved": LOGCUMSUMEXP_BYTES,
+            },
+        },
         "uncounted": {"aten.logcumsumexp": 1},
         "module_budgets": {},
     }
@@ -199,6 +231,11 @@ BLOCK_PARAMS = linear_params(D, D)
 # --- 1. why it grew -------------------------------------------------------------------------------
 
 
+# a block's Linear(D, D) and its ReLU, which reads and writes B·D float32 elements
+RELU_BYTES = 2 * B * D * 4
+BLOCK_BYTES = linear_bytes(B, D, D) + RELU_BYTES
+
+
 def test_json_report_v2_keeps_each_tests_module_tree_and_op_totals(pytester, monkeypatch):
     report = make_baseline(pytester, monkeypatch)
     assert report["schema_version"] == 2
@@ -213,12 +250,18 @@ def test_json_report_v2_keeps_each_tests_module_tree_and_op_totals(pytester, mon
         "macs": 3 * B * D * D,
         "flops": 3 * BLOCK,
         "params": 3 * BLOCK_PARAMS,
+        "bytes_moved": 3 * BLOCK_BYTES,
     }
     assert modules["Net.blocks.2.fc"]["flops"] == linear_flops(B, D, D)
     assert len(grows["modules"]) == 1 + 1 + 1 + 3 * 2 and grows["modules_left_out"] == 0
     flops = [m["flops"] for m in grows["modules"]]
     assert flops == sorted(flops, reverse=True)  # the costliest first
     assert grows["ops"] == {
-        "aten.addmm": {"calls": 4, "macs": 4 * B * D * D, "flops": 4 * linear_flops(B, D, D)},
-        "aten.relu": {"calls": 3, "macs": 0, "flops": 3 * B * D},
+        "aten.addmm": {
+            "calls": 4,
+            "macs": 4 * B * D * D,
+            "flops": 4 * linear_flops(B, D, D),
+            "bytes_moved": 4 * linear_bytes(B, D, D),
+        },
+        "aten.relu": {"calls": 3, "macs": 0, "flops": 3 * B * D, "bytes_moved": 3 * RELU_BYTES},
     }

@@ -18,6 +18,7 @@ from pytest_flopbudget.reporting.lastrun import (
 )
 from tests.projects import make_project, no_traceback, warning_messages
 from tests.support import (
+    linear_bytes,
     linear_flops,
     linear_macs,
     linear_params,
@@ -191,6 +192,8 @@ def test_bad_cache_entries_are_dropped_with_a_warning_and_the_good_one_kept(pyte
             "nonzero_params": PARAMS,
             "sparse_flops": FLOPS,
             "param_bytes": 4 * PARAMS,
+            "bytes_moved": linear_bytes(4, 10, 10),
+            "latency_ns": None,
         }
     }
 
