@@ -168,7 +168,7 @@ TABLE: tuple[Quantity, ...] = (
         suffixes={"": 1},  # a number of milliseconds: "2.5", 2.5
         digits=2,
         nullable=True,
-        column="est. ms",
+        column="est.ms",  # one word: the summary stays split by whitespace
         scale=10**6,
         needs_hardware=True,
     ),
