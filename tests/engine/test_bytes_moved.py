@@ -114,3 +114,25 @@ def test_the_table_shows_bytes_and_intensity():
     columns = ["module", "calls", "params", "MACs", "FLOPs", "bytes", "FLOP/B", "share"]
     assert header.split() == columns
     assert "200 B moved" in text.splitlines()[0]  # 4 * (3 + 20 + 15 + 12)
+
+
+def test_fused_attention_on_the_cpu_against_its_decomposition_on_meta():
+    """The docs' example (conventions.md, "Bytes moved"): the CPU runs SDPA as one fused kernel,
+    meta as its math, op by op: the same FLOPs, six times the bytes."""
+    b, h, n, d = 1, 4, 128, 32
+    qkv = 3 * b * h * n * d
+    fused = F32 * (qkv + b * h * n * d + b * h * n)  # reads q, k, v; writes out, logsumexp
+    scores = b * h * n * n
+    decomposed = F32 * (
+        2 * 2 * b * h * n * d  # q and k each scaled: read and written
+        + (2 * b * h * n * d + scores)  # q @ k^T
+        + 2 * scores  # softmax reads and writes the scores
+        + (scores + b * h * n * d + b * h * n * d)  # scores @ v
+    )
+    results = {}
+    for device in ("cpu", "meta"):
+        q, k, v = (torch.randn(b, h, n, d, device=device) for _ in range(3))
+        results[device] = fb.profile(lambda: nn.functional.scaled_dot_product_attention(q, k, v))
+    assert results["cpu"].flops == results["meta"].flops
+    assert results["cpu"].bytes_moved == fused == 264_192
+    assert results["meta"].bytes_moved == decomposed == 1_572_864
