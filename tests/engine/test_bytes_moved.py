@@ -132,7 +132,7 @@ def test_fused_attention_on_the_cpu_against_its_decomposition_on_meta():
     results = {}
     for device in ("cpu", "meta"):
         q, k, v = (torch.randn(b, h, n, d, device=device) for _ in range(3))
-        results[device] = fb.profile(lambda: nn.functional.scaled_dot_product_attention(q, k, v))
+        results[device] = fb.profile(nn.functional.scaled_dot_product_attention, q, k, v)
     assert results["cpu"].flops == results["meta"].flops
     assert results["cpu"].bytes_moved == fused == 264_192
     assert results["meta"].bytes_moved == decomposed == 1_572_864

@@ -61,7 +61,7 @@ def test_a_built_in_device_by_name_and_the_table_column():
 
 def test_an_unknown_device_says_which_there_are():
     result = fb.profile(nn.Linear(5, 3), torch.randn(4, 5))
-    with pytest.raises(ValueError, match="unknown device 'h1000'.*did you mean 'h100'"):
+    with pytest.raises(ValueError, match=r"unknown device 'h1000'.*did you mean 'h100'"):
         result.latency("h1000")
 
 
