@@ -169,7 +169,7 @@ class Counter(TorchDispatchMode):
             key = (self.tracker.forward_scope, FORWARD)
         if self.only_modules and not key[0]:
             return out
-        moved = self.bytes_moved(args, kwargs, out)
+        moved = self.bytes_moved(func, args, kwargs, out)
         if cost_of is ZERO or not (
             _is_float(out if out is not None else args[:1]) or cost_of in INTEGER_MATMULS
         ):

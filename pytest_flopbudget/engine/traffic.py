@@ -2,10 +2,12 @@
 tensors it is given and writes the tensors it returns, as if it were its own kernel.
 
 An input counts the bytes of the elements it addresses (a broadcast, stride-0 dimension counts
-once); an output its elements times their size. An op whose outputs only alias its inputs (a
-view: `view`, `t`, `transpose`, `expand`, `select`, `detach`, …, or an in-place view such as
-`squeeze_`) moves nothing. Known from shapes, strides and dtypes alone, so it works on meta and
-fake tensors. Every op is priced by this rule: bytes moved have no "uncounted".
+once); an output its elements times their size. An op that gathers rows or elements of its first
+argument by an index (`embedding`, `embedding_bag`, `index_select`, `gather`, `index`, `take`)
+reads only what it gathers from it, not the whole table. An op whose outputs only alias its
+inputs (a view: `view`, `t`, `transpose`, `expand`, `select`, `detach`, …, or an in-place view
+such as `squeeze_`) moves nothing. Known from shapes, strides and dtypes alone, so it works on
+meta and fake tensors. Every op is priced by this rule: bytes moved have no "uncounted".
 """
 
 from __future__ import annotations
@@ -18,6 +20,10 @@ __all__ = ["addressed_bytes", "bytes_moved", "moves_nothing", "op_dtype"]
 
 # ops that return an alias of their input without saying so in their schema
 _UNANNOTATED_ALIASES = frozenset({"_unsafe_view"})
+# ops that read of their first argument only the elements their output holds
+_GATHERS = frozenset({"embedding", "index_select", "gather", "index", "take"})
+# ops that read one row of their first argument (a table) per index of their second, then reduce
+_BAGS = frozenset({"_embedding_bag", "_embedding_bag_forward_only", "embedding_bag"})
 _moves_nothing: dict[torch._ops.OpOverload, bool] = {}
 
 
@@ -58,13 +64,24 @@ def _tensors_bytes(values: Any) -> int:
     return total
 
 
-def bytes_moved(args: tuple, kwargs: dict, out: Any) -> int:
+def bytes_moved(func: torch._ops.OpOverload, args: tuple, kwargs: dict, out: Any) -> int:
     """The bytes an op reads (its tensor arguments, keyword ones included, lists of tensors too)
-    and writes (its outputs). An ``out=`` tensor is written, not read."""
+    and writes (its outputs). An ``out=`` tensor is written, not read; a gather reads of its
+    table only what it gathers."""
+    outputs = out if isinstance(out, (list, tuple)) else (out,)
     read = _tensors_bytes(args)
     if kwargs:
         read += _tensors_bytes(v for k, v in kwargs.items() if k != "out")
-    return read + _tensors_bytes(out if isinstance(out, (list, tuple)) else (out,))
+    name = func.overloadpacket.__name__
+    if (name in _GATHERS or name in _BAGS) and isinstance(args[0], torch.Tensor):
+        table = args[0]
+        if name in _GATHERS:
+            gathered = outputs[0].numel() if isinstance(outputs[0], torch.Tensor) else 0
+        else:  # a row of the table per index
+            gathered = args[1].numel() * (table.numel() // max(table.shape[0], 1))
+        whole = addressed_bytes(table)
+        read -= whole - min(whole, gathered * table.element_size())
+    return read + _tensors_bytes(outputs)
 
 
 def _first_tensor(values: Any, accept) -> torch.Tensor | None:

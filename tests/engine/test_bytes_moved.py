@@ -136,3 +136,37 @@ def test_fused_attention_on_the_cpu_against_its_decomposition_on_meta():
     assert results["cpu"].flops == results["meta"].flops
     assert results["cpu"].bytes_moved == fused == 264_192
     assert results["meta"].bytes_moved == decomposed == 1_572_864
+
+
+def test_an_embedding_reads_the_rows_it_looks_up_not_the_whole_table():
+    vocabulary, width, tokens = 100_000, 64, 16
+    ids = torch.randint(vocabulary, (1, tokens))
+    result = fb.profile(nn.Embedding(vocabulary, width), ids)
+    rows = tokens * width * F32  # read, then written as the output
+    assert result.bytes_moved == rows + tokens * 8 + rows  # the int64 ids are read too
+
+
+def test_a_bag_of_embeddings_reads_a_row_per_index_and_writes_a_row_per_bag():
+    vocabulary, width, bags, per_bag = 1000, 8, 3, 5
+    ids = torch.randint(vocabulary, (bags, per_bag))
+    result = fb.profile(nn.EmbeddingBag(vocabulary, width, mode="sum"), ids)
+    op = next(o for name, o in result.ops.items() if "embedding_bag" in name)
+    rows = bags * per_bag * width * F32
+    assert op.bytes_moved >= rows + bags * width * F32  # the rows, the sums (and index bookkeeping)
+    assert op.bytes_moved < vocabulary * width * F32  # never the whole table
+
+
+@pytest.mark.parametrize(
+    ("op", "gather", "gathered", "indices"),
+    [
+        ("aten.index_select", lambda x, i: x.index_select(0, i[:2]), 2 * 50, 2),
+        ("aten.gather", lambda x, i: torch.gather(x, 1, i.expand(100, 3)), 100 * 3, 3),
+        ("aten.index", lambda x, i: x[i], 3 * 50, 3),
+    ],
+    ids=["index_select", "gather", "index"],
+)
+def test_a_gather_reads_what_it_gathers(op, gather, gathered, indices):
+    x, i = torch.randn(100, 50), torch.tensor([1, 5, 7])
+    result = fb.profile(gather, x, i)
+    # the gathered elements read and written, the int64 indices read (an expanded index: once)
+    assert result.ops[op].bytes_moved == 2 * gathered * F32 + indices * 8
