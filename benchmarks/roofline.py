@@ -151,7 +151,7 @@ def _ratio(estimate: float, measured: float) -> str:
     return f"{estimate / measured:.2f}"
 
 
-def report(rows: list[Row], hardware: Hardware) -> bool:
+def report(rows: list[Row]) -> None:
     rows = sorted(rows, key=lambda r: r.measured)
     print_table(
         "Estimates against the measured median no_grad forward (sorted by measured time)",
@@ -199,7 +199,6 @@ def report(rows: list[Row], hardware: Hardware) -> bool:
     better = rho_roofline > rho_flops
     verdict = "yes" if better else ("no (equal)" if rho_roofline == rho_flops else "NO")
     print(f"The roofline estimate ranks the models better than FLOPs alone: {verdict}")
-    return better
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -244,9 +243,13 @@ def main(argv: list[str] | None = None) -> int:
         f"{hardware.launch_us:.3g} µs per op; "
         f"{len(cases)} models, {options.rounds} interleaved rounds, medians"
     )
+    load_before = os.getloadavg()[0]
     rows = measure(cases, hardware, options.rounds)
-    report(rows, hardware)
-    print(f"({time.perf_counter() - start:.0f} s)")
+    report(rows)
+    print(
+        f"({time.perf_counter() - start:.0f} s; load average {load_before:.1f} before measuring, "
+        f"{os.getloadavg()[0]:.1f} after; this run adds about its thread count)"
+    )
     return 0
 
 
