@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from pytest_flopbudget.budgets.quantities import by_name, scaled
 from pytest_flopbudget.budgets.values import Limit
 from pytest_flopbudget.text import format_delta, prefix
+
+if TYPE_CHECKING:
+    from pytest_flopbudget.budgets.phases import PhaseBudget
 
 __all__ = ["Budget", "Violation", "check", "format_pair"]
 
@@ -16,13 +20,17 @@ __all__ = ["Budget", "Violation", "check", "format_pair"]
 class Budget:
     """The limits that apply to one test, by quantity, the allowed overshoot (a fraction),
     whether ops with no cost formula fail the test (`strict`), and the limits of named modules
-    (`modules`: {module name: {quantity: Limit}}, see :mod:`.modules`)."""
+    (`modules`: {module name: {quantity: Limit}}, see :mod:`.modules`); the `statistic` of a
+    recorded distribution the limits apply to, and the budgets of named phases (`phases`:
+    {phase name: PhaseBudget}, see :mod:`.phases`)."""
 
     limits: Mapping[str, Limit] = field(default_factory=dict)
     tolerance: float = 0.0
     strict: bool = False
     modules: Mapping[str, Mapping[str, Limit]] = field(default_factory=dict)
     hardware: str | None = None  # the device of latency estimates, by name
+    statistic: str = "mean"
+    phases: Mapping[str, PhaseBudget] = field(default_factory=dict)
 
 
 def format_pair(quantity: str, measured: int, limit: int) -> tuple[str, str]:

@@ -48,6 +48,7 @@ import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pytest_flopbudget.budgets.quantities import LIMIT_KEYS
 from pytest_flopbudget.budgets.values import (
@@ -55,6 +56,7 @@ from pytest_flopbudget.budgets.values import (
     Limit,
     parse_limits,
     parse_percent,
+    parse_statistic,
     parse_strict,
 )
 from pytest_flopbudget.engine.conventions import COUNT_CONVENTIONS
@@ -66,6 +68,9 @@ from pytest_flopbudget.engine.hardware import (
     parse_hardware,
 )
 from pytest_flopbudget.text import shown, suggest
+
+if TYPE_CHECKING:
+    from pytest_flopbudget.budgets.phases import PhaseBudget
 
 __all__ = [
     "ENTRY_KEYS",
@@ -90,9 +95,19 @@ SETTINGS: tuple[str, ...] = (
     "strict",
     "tests",
     "hardware",
+    "statistic",
 )
 _PERCENT_SETTINGS: tuple[str, ...] = ("tolerance", "fail_on_increase", "update_headroom")
-ENTRY_KEYS: list[str] = [*LIMIT_KEYS, "tolerance", "strict", "modules", "hardware"]
+ENTRY_KEYS: list[str] = [
+    *LIMIT_KEYS,
+    "tolerance",
+    "strict",
+    "modules",
+    "hardware",
+    "statistic",
+    "phases",
+]
+_TABLE_KEYS = ("modules", "phases")  # entry keys whose value is a table
 _ENTRY_TABLE_KEYS: list[str] = ENTRY_KEYS  # the marker's too
 _TOP = "[tool.flopbudget]"
 _HARDWARE = "[tool.flopbudget.hardware]"
@@ -116,6 +131,8 @@ class TestEntry:
     strict: bool | None = None
     modules: Mapping[str, Mapping[str, Limit]] = field(default_factory=dict)
     hardware: str | None = None
+    statistic: str | None = None
+    phases: Mapping[str, PhaseBudget] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -137,6 +154,7 @@ class Config:
     tests: tuple[TestEntry, ...] = ()
     hardware: Mapping[str, Hardware] = field(default_factory=dict)
     default_hardware: str | None = None
+    statistic: str = "mean"
 
 
 def find_pyproject(rootpath: Path, inipath: Path | None) -> Path | None:
@@ -223,7 +241,7 @@ def _entry(
             f"[tool.flopbudget.tests] key {pattern!r} must be a table {name}, got {shown(table)}",
         )
     for key, value in table.items():
-        if isinstance(value, dict) and key != "modules":
+        if isinstance(value, dict) and key not in _TABLE_KEYS:
             raise _error(
                 path,
                 f"{name} key {key!r} is a table, not a budget value; quote the whole node id "
@@ -241,6 +259,8 @@ def _entry(
     hardware = None
     if "hardware" in table:
         hardware = _device_name(path, name, "hardware", table["hardware"], devices)
+    statistic = _statistic(path, name, table["statistic"]) if "statistic" in table else None
+    phases = _phases(path, name, table["phases"]) if "phases" in table else {}
     return TestEntry(
         pattern=pattern,
         limits=limits,
@@ -249,7 +269,36 @@ def _entry(
         strict=strict,
         modules=modules,
         hardware=hardware,
+        statistic=statistic,
+        phases=phases,
     )
+
+
+def _statistic(path: Path, table: str, value: object) -> str:
+    try:
+        return parse_statistic(value, "statistic", table)
+    except BudgetError as exc:
+        raise _error(path, str(exc)) from None
+
+
+def _phases(path: Path, table: str, value: object) -> dict[str, PhaseBudget]:
+    """The ``phases`` tables of a tests entry; a bad one names the file, table and key."""
+    from pytest_flopbudget.budgets.phases import parse_phase_budgets  # only when there are some
+
+    try:
+        budgets = parse_phase_budgets(value, table)
+    except BudgetError as exc:
+        raise _error(path, str(exc)) from None
+    return {
+        name: replace(
+            budget,
+            limits={
+                q: replace(limit, source=f"{path.name} {limit.source}")
+                for q, limit in budget.limits.items()
+            },
+        )
+        for name, budget in budgets.items()
+    }
 
 
 def _modules(path: Path, table: str, value: object) -> dict[str, dict[str, Limit]]:
@@ -352,11 +401,12 @@ def load_config(path: Path | None) -> Config:
         return Config(path=path)
     accepted = [*SETTINGS, *LIMIT_KEYS]
     for key in section:
-        if key == "modules":  # module names belong to one model: no defaults for every test
+        if key in _TABLE_KEYS:  # module and phase names belong to one test: no defaults
+            kind = key[:-1]
             raise _error(
                 path,
-                f"{_TOP} key 'modules': module budgets go in a tests entry, "
-                f'[tool.flopbudget.tests."<node id>".modules."<module>"]',
+                f"{_TOP} key {key!r}: {kind} budgets go in a tests entry, "
+                f'[tool.flopbudget.tests."<node id>".{key}."<{kind}>"]',
             )
         if key not in accepted:
             raise _unknown_key(path, _TOP, key, accepted)
@@ -378,6 +428,7 @@ def load_config(path: Path | None) -> Config:
         tests=_tests(path, section.get("tests", {}), devices),
         hardware=devices,
         default_hardware=default,
+        statistic=_statistic(path, _TOP, section.get("statistic", "mean")),
     )
 
 

@@ -19,6 +19,8 @@ __all__ = [
     "MODULE_LIMIT_KEYS",
     "MODULE_QUANTITIES",
     "NULLABLE",
+    "PHASE_LIMIT_KEYS",
+    "PHASE_QUANTITIES",
     "QUANTITIES",
     "SI_UNITS",
     "TABLE",
@@ -60,7 +62,8 @@ class Quantity:
     characters wide where the table fits, each cell a number and `cell_unit` (``1.2MB``).
     `scale`: numbers are always shown in one unit, `unit`, which is `scale` base units (a
     latency in ns shown in ms), not with SI prefixes. `needs_hardware`: measured only for a
-    device (a latency estimate); then its column shows only in a run where some test has one."""
+    device (a latency estimate); then its column shows only in a run where some test has one.
+    `per_phase`: a phase's entries measure it (phase budgets accept its keys)."""
 
     name: str
     keys: Mapping[str, int]
@@ -77,6 +80,7 @@ class Quantity:
     width: int = 7
     scale: int = 0
     needs_hardware: bool = False
+    per_phase: bool = False
 
 
 TABLE: tuple[Quantity, ...] = (
@@ -93,6 +97,7 @@ TABLE: tuple[Quantity, ...] = (
         exceeded="FLOP budget exceeded: ",
         digits=2,
         per_module=True,
+        per_phase=True,
     ),
     Quantity(
         "macs",
@@ -107,6 +112,7 @@ TABLE: tuple[Quantity, ...] = (
         exceeded="MAC budget exceeded: ",
         digits=2,
         per_module=True,
+        per_phase=True,
         column="MACs",
         verbose=True,
     ),
@@ -155,6 +161,7 @@ TABLE: tuple[Quantity, ...] = (
         exceeded="bytes moved ",
         suffixes={**SI_UNITS, **BYTE_UNITS},
         per_module=True,
+        per_phase=True,
         column="moved",
         verbose=True,
         cell_unit="B",
@@ -182,6 +189,8 @@ LIMIT_KEYS: dict[str, tuple[str, int]] = {
 """Every budget key: (the quantity it limits, its multiplier in base units)."""
 MODULE_QUANTITIES: tuple[str, ...] = tuple(q.name for q in TABLE if q.per_module)
 MODULE_LIMIT_KEYS: list[str] = [k for k, (q, _) in LIMIT_KEYS.items() if q in MODULE_QUANTITIES]
+PHASE_QUANTITIES: tuple[str, ...] = tuple(q.name for q in TABLE if q.per_phase)
+PHASE_LIMIT_KEYS: list[str] = [k for k, (q, _) in LIMIT_KEYS.items() if q in PHASE_QUANTITIES]
 NULLABLE: frozenset[str] = frozenset(q.name for q in TABLE if q.nullable)
 HARDWARE_QUANTITIES: tuple[str, ...] = tuple(q.name for q in TABLE if q.needs_hardware)
 

@@ -14,23 +14,27 @@ from typing import Any
 from pytest_flopbudget.budgets.check import Budget
 from pytest_flopbudget.budgets.config import ENTRY_KEYS, Config, TestEntry, matching_entries
 from pytest_flopbudget.budgets.modules import merge_module_budgets, parse_module_budgets
+from pytest_flopbudget.budgets.phases import PhaseBudget, merge_phase_budgets, parse_phase_budgets
 from pytest_flopbudget.budgets.quantities import HARDWARE_QUANTITIES, QUANTITIES
 from pytest_flopbudget.budgets.values import (
     BudgetError,
     Limit,
     parse_limits,
     parse_percent,
+    parse_statistic,
     parse_strict,
     unknown_key,
 )
 from pytest_flopbudget.engine.hardware import HardwareError, find_hardware
 from pytest_flopbudget.text import shown
 
-__all__ = ["MARKER_KEYS", "parse_marker", "resolve", "validate_marker"]
+__all__ = ["MARKER_KEYS", "SETTINGS", "parse_marker", "resolve", "validate_marker"]
 
 MARKER_KEYS: list[str] = ENTRY_KEYS
-"""What ``@pytest.mark.flop_budget(...)`` accepts: the budget keys, tolerance, strict, modules."""
-_SETTINGS = ("tolerance", "strict", "modules", "hardware")
+"""What ``@pytest.mark.flop_budget(...)`` accepts: the budget keys, tolerance, strict, modules,
+hardware, statistic, phases."""
+SETTINGS = ("tolerance", "strict", "modules", "hardware", "statistic", "phases")
+"""The marker's keys that are not limits: a marker holding only these does not pin its test."""
 
 
 def parse_marker(
@@ -48,12 +52,16 @@ def parse_marker(
         parse_strict(kwargs["strict"], "strict", source)
     if "modules" in kwargs:
         parse_module_budgets(kwargs["modules"], source)
+    if "statistic" in kwargs:
+        parse_statistic(kwargs["statistic"], "statistic", source)
+    if "phases" in kwargs:
+        parse_phase_budgets(kwargs["phases"], source)
     if "hardware" in kwargs and not isinstance(kwargs["hardware"], str):
         raise BudgetError(
             f"invalid value {shown(kwargs['hardware'])} for 'hardware' in {source}: must be a "
             'device name such as "h100"'
         )
-    limits = {k: v for k, v in kwargs.items() if k not in _SETTINGS}
+    limits = {k: v for k, v in kwargs.items() if k not in SETTINGS}
     return parse_limits(limits, source), tolerance
 
 
@@ -99,6 +107,8 @@ def resolve(
     tolerance = next(t for t in tolerances if t is not None)
     stricts = [marker_kwargs.get("strict"), *(e.strict for e in entries), config.strict]
     strict = next(s for s in stricts if s is not None)
+    statistics = [marker_kwargs.get("statistic"), *(e.statistic for e in entries), config.statistic]
+    statistic = next(s for s in statistics if s is not None)
     ordered = {q: limits[q] for q in QUANTITIES if q in limits}
     modules = _module_layers(marker_kwargs, node_id, entries)
     devices = [
@@ -122,7 +132,13 @@ def resolve(
                 "pass --flop-hardware=NAME"
             )
     return Budget(
-        limits=ordered, tolerance=tolerance, strict=strict, modules=modules, hardware=device
+        limits=ordered,
+        tolerance=tolerance,
+        strict=strict,
+        modules=modules,
+        hardware=device,
+        statistic=statistic,
+        phases=_phase_layers(marker_kwargs, node_id, entries),
     )
 
 
@@ -132,3 +148,11 @@ def _module_layers(
     """Module budgets, per module and quantity: marker > exact entry > globs (no defaults)."""
     marker = parse_module_budgets(marker_kwargs.get("modules", {}), f"marker on {node_id}")
     return merge_module_budgets([marker, *(e.modules for e in entries)])
+
+
+def _phase_layers(
+    marker_kwargs: Mapping[str, Any], node_id: str, entries: list[TestEntry]
+) -> dict[str, PhaseBudget]:
+    """Phase budgets, per phase, quantity and statistic: marker > exact entry > globs."""
+    marker = parse_phase_budgets(marker_kwargs.get("phases", {}), f"marker on {node_id}")
+    return merge_phase_budgets([marker, *(e.phases for e in entries)])

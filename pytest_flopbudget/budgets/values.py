@@ -27,11 +27,13 @@ __all__ = [
     "MAX_PERCENT",
     "MAX_REPORT_DEPTH",
     "MAX_TEXT",
+    "STATISTICS",
     "BudgetError",
     "Limit",
     "parse_depth",
     "parse_limits",
     "parse_percent",
+    "parse_statistic",
     "parse_strict",
     "parse_value",
     "unknown_key",
@@ -234,4 +236,20 @@ def parse_strict(value: object, key: str, source: str) -> bool:
     """A ``strict`` setting: ``true`` or ``false`` only (not 1, not ``"yes"``)."""
     if not isinstance(value, bool):
         raise _invalid(key, value, source, "must be true or false")
+    return value
+
+
+STATISTICS: tuple[str, ...] = ("mean", "p50", "p95", "max")
+"""The ``statistic`` a test's limits are checked on when it recorded a distribution (over
+inputs, ``profile_each``); ``"mean"`` when unset."""
+
+
+def parse_statistic(
+    value: object, key: str, source: str, accepted: tuple[str, ...] = STATISTICS
+) -> str:
+    """A ``statistic`` setting: one of `accepted` (a string, exactly)."""
+    if not isinstance(value, str) or value not in accepted:
+        hint = suggest(value, list(accepted)) if isinstance(value, str) else ""
+        names = ", ".join(repr(a) for a in accepted)
+        raise _invalid(key, value, source, f"must be one of {names}{hint}")
     return value

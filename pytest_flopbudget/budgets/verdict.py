@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_flopbudget.budgets.check import Budget, check
 from pytest_flopbudget.budgets.modules import check_modules
+from pytest_flopbudget.budgets.phases import check_phases, phases_summary
 from pytest_flopbudget.budgets.quantities import (
     HARDWARE_QUANTITIES,
     QUANTITIES,
@@ -23,13 +24,16 @@ from pytest_flopbudget.budgets.quantities import (
 from pytest_flopbudget.text import calls_listed, format_delta, human, relative_change, teach_hint
 
 if TYPE_CHECKING:
+    from pytest_flopbudget.engine.distribution import Distribution
     from pytest_flopbudget.engine.hardware import Hardware
     from pytest_flopbudget.engine.profile import Profile
 
 __all__ = [
+    "DISTRIBUTION_STATISTICS",
     "GROWTH_QUANTITIES",
     "STATUSES",
     "TestRow",
+    "distribution_summary",
     "fails",
     "measured",
     "status",
@@ -40,7 +44,8 @@ __all__ = [
 
 # worst first: the order the summary sorts by
 # failed: the test failed for its own reason (its row holds what ran before); over: a limit
-# exceeded; error: a module budget names no recorded module; grew: within its limits but grown
+# exceeded; error: a module budget names no recorded module, or a phase budget a phase never
+# entered; grew: within its limits but grown
 # past --flop-fail-on-increase; uncounted: failed under strict for ops with no cost formula;
 # updated: --flop-budget-update rewrote its entry (updated:new, added one); no-module-work:
 # nothing ran inside a module, so nothing was measured; new: not in the baseline or last run.
@@ -58,6 +63,8 @@ STATUSES = (
 )
 GROWTH_QUANTITIES = ("flops", "params")  # what fail_on_increase compares with the earlier run
 TOP_MODULES = 5
+# what the reports show of a recorded distribution (Distribution.statistic's names)
+DISTRIBUTION_STATISTICS = ("mean", "std", "min", "p50", "p95", "max")
 TREE_LIMIT = 200  # modules kept per test for the reports' module tree: the costliest first
 
 # (name, type, calls, macs, flops, params, bytes moved, estimated latency in ns or None)
@@ -108,6 +115,15 @@ class TestRow:
     # what --flop-budget-update did with the test's entry, on the controller: "updated" (an
     # entry rewritten) or "new" (an entry added); "" when it wrote nothing for it
     update: str = ""
+    # a test that recorded distributions (profile_each): the statistic its totals are, e.g.
+    # "p95" ("" without one), and what the reports show of them (see distribution_summary)
+    statistic: str = ""
+    distribution: dict[str, Any] = field(default_factory=dict)
+    # every phase it entered (see phases.phases_summary), its phase budgets like module_budgets,
+    # and the phase budgets naming a phase it never entered
+    phases: dict[str, dict[str, Any]] = field(default_factory=dict)
+    phase_budgets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    phase_errors: list[str] = field(default_factory=list)
 
     @property
     def flops(self) -> int:
@@ -120,8 +136,9 @@ class TestRow:
     @property
     def failure_lines(self) -> list[str]:
         """What fails the test: one line per exceeded limit or growth, a line per module budget
-        naming no recorded module, then the strict line."""
-        lines = [*self.violations, *self.module_errors]
+        naming no recorded module or phase budget naming a phase never entered, then the strict
+        line."""
+        lines = [*self.violations, *self.module_errors, *self.phase_errors]
         return [*lines, self.strict_failure] if self.strict_failure else lines
 
     def to_dict(self) -> dict[str, Any]:
@@ -133,6 +150,41 @@ class TestRow:
         for key in ("top_modules", "modules", "ops", "tree"):
             values[key] = [tuple(m) for m in values.get(key, [])]
         return cls(**values)
+
+
+def _whole(value: float | None) -> int | None:
+    """A statistic's value as a whole number, rounded up (a mean of 2.5 FLOPs is 3)."""
+    import math
+
+    return None if value is None else math.ceil(value)
+
+
+def _stat_values(stat: Any) -> dict[str, int | None]:
+    """A statistic of a distribution (``dist.p95``) as a recording: each quantity rounded up."""
+    names = [q for q in QUANTITIES if q not in HARDWARE_QUANTITIES]
+    return {q: _whole(getattr(stat, q, None)) for q in names}
+
+
+class _Recording:
+    """Quantities as attributes, for `combine`."""
+
+    def __init__(self, values: Mapping[str, int | None]) -> None:
+        self.__dict__.update(values)
+
+
+def distribution_summary(distributions: Sequence[Distribution], statistic: str) -> dict[str, Any]:
+    """What the reports show of the distributions a test recorded: ``{"count": inputs,
+    "statistic": the gated one, "mean": {quantity: value}, "std": ..., "min", "p50", "p95",
+    "max"}``, each statistic's quantities rounded up; over several distributions they add up
+    (parameters: the largest model's) and ``std`` is None (it does not add up)."""
+    summary: dict[str, Any] = {"count": sum(d.count for d in distributions), "statistic": statistic}
+    for name in DISTRIBUTION_STATISTICS:
+        if name == "std" and len(distributions) > 1:
+            summary[name] = None
+            continue
+        stats = [_Recording(_stat_values(d.statistic(name))) for d in distributions]
+        summary[name] = combine(stats, list(_stat_values(distributions[0].statistic(name))))
+    return summary
 
 
 def _nanoseconds(seconds: float) -> int:
@@ -268,18 +320,33 @@ def verdict(
     fingerprint: str = "",
     detail_depth: int | None = None,
     hardware: Hardware | None = None,
+    distributions: Sequence[Distribution] = (),
 ) -> TestRow:
     """The row of one test that recorded `profiles`: its quantities against `budget` (limits,
     tolerance and module budgets), its growth over `previous` (the earlier run's totals) when
     `fail_on_increase` is set (`against`: "last" or "baseline"), and under `strict` a failure
     line for ops with no cost formula. `detail_depth` (when a detailed report is wanted) keeps
     the module tree down to that depth. `hardware` (the budget's device, resolved) gives the
-    latency estimate."""
-    values = measured(profiles, hardware)
+    latency estimate.
+
+    `distributions` (recorded by ``profile_each``): the test's quantities are then the budget's
+    statistic of each (``p95``; over several, and with `profiles` recorded besides, they add
+    up), its failure and growth lines start ``p95 over 100 inputs: ``; the module tree, ops and
+    phases count every input's profile."""
+    distributions = [d for d in distributions if d.count]
+    every = [*profiles, *(p for d in distributions for p in d.profiles)]
+    prefix = ""
+    if distributions:
+        gated = [_Recording(_stat_values(d.statistic(budget.statistic))) for d in distributions]
+        values = measured([*profiles, *gated], None)
+        prefix = f"{budget.statistic} over {sum(d.count for d in distributions)} inputs: "
+    else:
+        values = measured(profiles, hardware)
     violations = check(values, budget)
     latency_over = hardware is not None and any(v.quantity == "latency_ns" for v in violations)
     by_time = _top_by_time(profiles, hardware, values["latency_ns"] or 0) if latency_over else ""
     module_check = check_modules(profiles, budget)
+    phase_check = check_phases(every, budget)
     grown, growth = [], []
     if fail_on_increase is not None:
         grown = _grown(values, previous, fail_on_increase)
@@ -299,40 +366,48 @@ def verdict(
     return TestRow(
         nodeid=nodeid,
         location=location,
-        count=profiles[0].count,
-        ran_torch_work=any(p.ran_torch_work for p in profiles),
+        count=every[0].count,
+        ran_torch_work=any(p.ran_torch_work for p in every),
         totals=values,
         limits={quantity: limit.value for quantity, limit in budget.limits.items()},
-        violations=[v.message() for v in [*violations, *module_check.violations]]
+        violations=[prefix + v.message() for v in violations]
+        + [v.message() for v in [*module_check.violations, *phase_check.violations]]
         + ([by_time] if by_time else [])
-        + growth,
+        + [prefix + line for line in growth],
         violated_limits=[f"{v.limit.key} from {v.limit.source}" for v in violations],
         top_modules=[(m.name, m.type_name, m.flops) for m in modules],
         uncounted=uncounted,
         pinned=pinned,
         modules=(
-            _merged_modules(profiles, detail_depth, hardware) if detail_depth is not None else []
+            _merged_modules(every, detail_depth, hardware) if detail_depth is not None else []
         ),
-        ops=_merged_ops(profiles),
+        ops=_merged_ops(every),
         strict_failure=strict_message(uncounted) if strict and uncounted else "",
         tree=tree,
         tree_left_out=tree_left_out,
         fingerprint=fingerprint,
-        exceeded=[v.quantity for v in violations] + (["module"] if module_check.violations else []),
+        exceeded=[v.quantity for v in violations]
+        + (["module"] if module_check.violations else [])
+        + (["phase"] if phase_check.violations else []),
         grown=grown,
         module_budgets=dict(module_check.results),
         module_errors=list(module_check.errors),
         hardware=budget.hardware or "",
+        statistic=budget.statistic if distributions else "",
+        distribution=distribution_summary(distributions, budget.statistic) if distributions else {},
+        phases=phases_summary(every),
+        phase_budgets=dict(phase_check.results),
+        phase_errors=list(phase_check.errors),
     )
 
 
 def fails(row: TestRow, *, disabled: bool = False, updating: bool = False) -> bool:
     """Whether the row fails its test: a limit exceeded or grown past the threshold (not while
     the budgets are disabled or being updated), or, unless disabled, ops with no cost formula
-    under strict or a module budget that names no recorded module (those fail even while
-    updating: an update cannot fix them)."""
+    under strict, a module budget that names no recorded module or a phase budget naming a
+    phase never entered (those fail even while updating: an update cannot fix them)."""
     over_budget = bool(row.violations) and not (disabled or updating)
-    unchecked = bool(row.strict_failure or row.module_errors)
+    unchecked = bool(row.strict_failure or row.module_errors or row.phase_errors)
     return over_budget or (unchecked and not disabled)
 
 
@@ -340,11 +415,11 @@ def status(row: TestRow, previous: Mapping[str, Any] | None) -> str:
     """The kind of outcome, one of STATUSES (what code compares; status_label() says what)."""
     if row.failed:
         return "failed"
-    if row.update and not (row.module_errors or row.strict_failure):
+    if row.update and not (row.module_errors or row.phase_errors or row.strict_failure):
         return "updated"  # the update wrote its limits; what still fails it shows instead
     if row.violated_limits or row.exceeded:
         return "over"
-    if row.module_errors:
+    if row.module_errors or row.phase_errors:
         return "error"
     if row.violations:
         return "grew"
@@ -360,7 +435,8 @@ def status(row: TestRow, previous: Mapping[str, Any] | None) -> str:
 def status_label(row: TestRow, previous: Mapping[str, Any] | None) -> str:
     """The status as shown and exported: the kind, and for a failure what failed it:
     ``over:flops``, ``over:params+module`` (every exceeded quantity, in the table's order, then
-    ``module``), ``grew:flops+params``, ``error:module``; and ``updated:new`` for a test the
+    ``module``, ``phase``), ``grew:flops+params``, ``error:module`` (``error:phase``); and
+    ``updated:new`` for a test the
     update gave a new entry. ``label.split(":")[0]`` is the kind."""
     kind = status(row, previous)
     if kind == "over" and row.exceeded:
@@ -368,7 +444,7 @@ def status_label(row: TestRow, previous: Mapping[str, Any] | None) -> str:
     if kind == "grew" and row.grown:
         return "grew:" + "+".join(row.grown)
     if kind == "error":
-        return "error:module"
+        return "error:module" if row.module_errors else "error:phase"
     if kind == "updated" and row.update == "new":
         return "updated:new"
     return kind

@@ -26,6 +26,7 @@ from pytest_flopbudget.text import suggest
 
 if TYPE_CHECKING:
     from pytest_flopbudget.budgets.verdict import TestRow
+    from pytest_flopbudget.engine.distribution import Distribution
     from pytest_flopbudget.engine.profile import Profile
     from pytest_flopbudget.engine.registry import Extensions
 
@@ -80,7 +81,7 @@ class FlopBudgetSession:
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
-        from pytest_flopbudget.budgets.resolve import resolve, validate_marker
+        from pytest_flopbudget.budgets.resolve import SETTINGS, resolve, validate_marker
 
         for item in items:
             marker = item.get_closest_marker(MARKER)
@@ -95,9 +96,7 @@ class FlopBudgetSession:
                 budget = resolve(kwargs, item.nodeid, self.settings, self.options.hardware)
             except BudgetError as error:
                 raise pytest.UsageError(str(error)) from None
-            pinned = any(
-                key not in ("tolerance", "strict", "modules", "hardware") for key in kwargs
-            )
+            pinned = any(key not in SETTINGS for key in kwargs)
             item.stash[BUDGET_KEY] = TestBudget(
                 budget, self.settings.count, pinned, extensions_of(item)
             )
@@ -179,17 +178,27 @@ class FlopBudgetSession:
         reason."""
         from dataclasses import replace
 
-        profiles = state.recorded or [whole_call]
-        row = replace(self._verdict(item, state, profiles), failed=failed)
+        distributions = list(getattr(state, "distributions", ()))
+        inputs = {id(p) for d in distributions for p in d.profiles}
+        recorded = [p for p in state.recorded if id(p) not in inputs]
+        profiles = recorded or ([] if distributions else [whole_call])
+        row = replace(self._verdict(item, state, profiles, distributions), failed=failed)
         item.stash[ROW_KEY] = row.to_dict()
         for key, value in row.totals.items():
             if value is not None:  # unknown (nonzero params on meta, a latency with no device)
                 item.user_properties.append((f"flopbudget_{key}", value))
         if not failed:  # a test that stopped short measured less: no warning about it
-            _warn_unmeasured(item.nodeid, row, sum(p.unseen_thread_calls for p in profiles))
+            every = [*profiles, *(p for d in distributions for p in d.profiles)]
+            _warn_unmeasured(item.nodeid, row, sum(p.unseen_thread_calls for p in every))
         return row
 
-    def _verdict(self, item: pytest.Item, state: TestBudget, profiles: list[Profile]) -> TestRow:
+    def _verdict(
+        self,
+        item: pytest.Item,
+        state: TestBudget,
+        profiles: list[Profile],
+        distributions: list[Distribution],
+    ) -> TestRow:
         from pytest_flopbudget.budgets.verdict import verdict
         from pytest_flopbudget.engine.hardware import find_hardware
         from pytest_flopbudget.engine.registry import fingerprint_for
@@ -210,6 +219,7 @@ class FlopBudgetSession:
             fingerprint=fingerprint_for(state.extensions),
             detail_depth=self.options.depth if self.options.terminal_report else None,
             hardware=find_hardware(device, self.settings.hardware) if device else None,
+            distributions=distributions,
         )
 
     @pytest.hookimpl(wrapper=True)

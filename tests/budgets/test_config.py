@@ -152,6 +152,7 @@ ACCEPTED_TOP = ", ".join(
         "strict",
         "tests",
         "hardware",
+        "statistic",
         *LIMIT_KEYS,
     ]
 )
