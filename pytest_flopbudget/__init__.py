@@ -15,9 +15,12 @@ __all__ = [
     "Hardware",
     "ModuleStats",
     "OpStats",
+    "PhaseStats",
     "Profile",
+    "Totals",
     "UncountedOpsError",
     "counting",
+    "phase",
     "profile",
     "register_formula",
 ]
@@ -33,12 +36,16 @@ _LAZY = {
     "Profile": "engine.profile",
     "ModuleStats": "engine.profile",
     "OpStats": "engine.profile",
+    "phase": "engine.phases",
+    "PhaseStats": "engine.phases",
+    "Totals": "engine.phases",
 }
 
 if TYPE_CHECKING:
     from pytest_flopbudget.engine.cost import Cost
     from pytest_flopbudget.engine.counter import UncountedOpsError, counting, profile
     from pytest_flopbudget.engine.hardware import Hardware
+    from pytest_flopbudget.engine.phases import PhaseStats, Totals, phase
     from pytest_flopbudget.engine.profile import ModuleStats, OpStats, Profile
     from pytest_flopbudget.engine.registry import Formula, register_formula
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -56,6 +56,14 @@ class FlopBudgetFixture:
         result = profile(model, *args, count=self._state.count, **kwargs)
         self._state.recorded.append(result)
         return result
+
+    @property
+    def phase(self) -> Callable[[str], contextlib.AbstractContextManager[None]]:
+        """`pytest_flopbudget.phase`: ``with flop_budget.phase("decode"): ...`` tags the work
+        counted in the block (the marker's count, `profile`, `counting`) with a phase."""
+        from pytest_flopbudget.engine.phases import phase
+
+        return phase
 
     @contextlib.contextmanager
     def counting(self, model: Any = None) -> Iterator[Counting]:
