@@ -22,6 +22,7 @@ __all__ = [
     "counting",
     "phase",
     "profile",
+    "profile_generate",
     "register_formula",
 ]
 
@@ -39,11 +40,13 @@ _LAZY = {
     "phase": "engine.phases",
     "PhaseStats": "engine.phases",
     "Totals": "engine.phases",
+    "profile_generate": "engine.generate",
 }
 
 if TYPE_CHECKING:
     from pytest_flopbudget.engine.cost import Cost
     from pytest_flopbudget.engine.counter import UncountedOpsError, counting, profile
+    from pytest_flopbudget.engine.generate import profile_generate
     from pytest_flopbudget.engine.hardware import Hardware
     from pytest_flopbudget.engine.phases import PhaseStats, Totals, phase
     from pytest_flopbudget.engine.profile import ModuleStats, OpStats, Profile
