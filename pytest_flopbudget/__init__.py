@@ -11,14 +11,17 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 __all__ = [
     "Cost",
+    "Distribution",
     "Formula",
     "Hardware",
     "ModuleStats",
     "OpStats",
     "Profile",
+    "Stat",
     "UncountedOpsError",
     "counting",
     "profile",
+    "profile_each",
     "register_formula",
 ]
 
@@ -33,11 +36,15 @@ _LAZY = {
     "Profile": "engine.profile",
     "ModuleStats": "engine.profile",
     "OpStats": "engine.profile",
+    "profile_each": "engine.distribution",
+    "Distribution": "engine.distribution",
+    "Stat": "engine.distribution",
 }
 
 if TYPE_CHECKING:
     from pytest_flopbudget.engine.cost import Cost
     from pytest_flopbudget.engine.counter import UncountedOpsError, counting, profile
+    from pytest_flopbudget.engine.distribution import Distribution, Stat, profile_each
     from pytest_flopbudget.engine.hardware import Hardware
     from pytest_flopbudget.engine.profile import ModuleStats, OpStats, Profile
     from pytest_flopbudget.engine.registry import Formula, register_formula
