@@ -11,14 +11,21 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 __all__ = [
     "Cost",
+    "Distribution",
     "Formula",
     "Hardware",
     "ModuleStats",
     "OpStats",
+    "PhaseStats",
     "Profile",
+    "Stat",
+    "Totals",
     "UncountedOpsError",
     "counting",
+    "phase",
     "profile",
+    "profile_each",
+    "profile_generate",
     "register_formula",
 ]
 
@@ -33,12 +40,22 @@ _LAZY = {
     "Profile": "engine.profile",
     "ModuleStats": "engine.profile",
     "OpStats": "engine.profile",
+    "phase": "engine.phases",
+    "PhaseStats": "engine.phases",
+    "Totals": "engine.phases",
+    "profile_generate": "engine.generate",
+    "profile_each": "engine.distribution",
+    "Distribution": "engine.distribution",
+    "Stat": "engine.distribution",
 }
 
 if TYPE_CHECKING:
     from pytest_flopbudget.engine.cost import Cost
     from pytest_flopbudget.engine.counter import UncountedOpsError, counting, profile
+    from pytest_flopbudget.engine.distribution import Distribution, Stat, profile_each
+    from pytest_flopbudget.engine.generate import profile_generate
     from pytest_flopbudget.engine.hardware import Hardware
+    from pytest_flopbudget.engine.phases import PhaseStats, Totals, phase
     from pytest_flopbudget.engine.profile import ModuleStats, OpStats, Profile
     from pytest_flopbudget.engine.registry import Formula, register_formula
 

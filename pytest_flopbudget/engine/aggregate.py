@@ -15,6 +15,7 @@ import torch
 
 from pytest_flopbudget.engine.conventions import flops as convention_flops
 from pytest_flopbudget.engine.params import count_params, own_sizes
+from pytest_flopbudget.engine.phases import phase_stats
 from pytest_flopbudget.engine.profile import ModuleStats, OpStats, Profile, RooflineOp
 from pytest_flopbudget.engine.sparsity import SparseWeights
 from pytest_flopbudget.engine.tracking import ModuleTracker
@@ -34,10 +35,12 @@ def build_profile(
     tracker: ModuleTracker,
     sparse: SparseWeights,
     roofline: Mapping[tuple[ScopeKey, str, int, int, int], int] | None = None,
+    phase_log: Mapping[str, list[list[int]]] | None = None,
 ) -> Profile:
     """The Profile of a count: `by_scope` holds [MACs, other FLOPs, skipped MACs, bytes moved]
     per scope key, `ops` [calls, MACs, other FLOPs, bytes moved] per op name, `roofline` the
-    calls of each (scope key, dtype, MACs, other FLOPs, bytes moved)."""
+    calls of each (scope key, dtype, MACs, other FLOPs, bytes moved), `phase_log` each phase
+    entry's [MACs, other FLOPs, bytes moved, forward MACs, forward other FLOPs]."""
 
     flops = partial(convention_flops, count=count)
     attributed = _attributed({scope for scope, _ in by_scope}, tracker)
@@ -107,6 +110,7 @@ def build_profile(
             RooflineOp(attributed[scope], dtype, convention_flops(m, o, "all"), moved, calls)
             for ((scope, _), dtype, m, o, moved), calls in (roofline or {}).items()
         ),
+        phases=phase_stats(phase_log or {}, flops),
     )
 
 

@@ -31,7 +31,8 @@ from pytest_flopbudget.engine.conventions import COUNT_CONVENTIONS
 from pytest_flopbudget.engine.cost import Cost
 from pytest_flopbudget.engine.formulas import INTEGER_MATMULS
 from pytest_flopbudget.engine.params import has_values
-from pytest_flopbudget.engine.profile import OTHER_THREAD, Profile
+from pytest_flopbudget.engine.phases import start_counter, stop_counter
+from pytest_flopbudget.engine.profile import OTHER_THREAD, Profile, phase_on_another_thread
 from pytest_flopbudget.engine.registry import Registry, current
 from pytest_flopbudget.engine.sparsity import SparseWeights
 from pytest_flopbudget.engine.tracking import ModuleTracker
@@ -94,8 +95,9 @@ class Counter(TorchDispatchMode):
             registry, module_cost = current()
         warn_unused_formulas(registry)
         self.registry, self.module_cost = registry, module_cost
-        # (op, scope key, its Cost or None for no cost, bytes moved, dtype, name if uncounted)
-        self.held: list[list[tuple[str, ScopeKey, Cost | None, int, str, str]]] = []
+        # (op, scope key, its Cost or None for no cost, bytes moved, dtype, name if uncounted,
+        # the phase entries open when it ran)
+        self.held: list[list[tuple[str, ScopeKey, Cost | None, int, str, str, tuple]]] = []
         self.count = count
         self.track_backward = track_backward
         self.only_modules = only_modules
@@ -107,6 +109,10 @@ class Counter(TorchDispatchMode):
         self.uncounted: dict[str, int] = defaultdict(int)
         self.sparse = SparseWeights()
         self.tracker = ModuleTracker(roots, track_backward, self.sparse.add)
+        # phases: each entry's [MACs, other FLOPs, bytes, forward MACs, forward other] per name,
+        # and the entries open now (empty unless `phase` is used: `_add` checks only that)
+        self.phase_log: dict[str, list[list[int]]] = {}
+        self.open_phases: tuple[list[int], ...] = ()
 
     @property
     def roots(self) -> list[torch.nn.Module]:
@@ -151,7 +157,25 @@ class Counter(TorchDispatchMode):
             key = (self.tracker.forward_scope, FORWARD)
             moved = sum(record[3] for record in held)
             dtype = next((record[4] for record in held if record[4]), "float32")
-            self._record(f"module:{type(module).__name__}", key, cost, moved, dtype)
+            phases = held[0][6] if held else None  # the phases its ops ran in
+            self._record(f"module:{type(module).__name__}", key, cost, moved, dtype, "", phases)
+
+    # ---- phases (`phases.phase` calls these on every active counter) -------------------------
+
+    def enter_phase(self, name: str) -> list[int] | None:
+        """A new entry of phase `name` begins; its totals are the token for `exit_phase`. On a
+        thread whose work this counter cannot see, the entry is listed as uncounted instead."""
+        if self.tracker.unseen_here(self):
+            self.uncounted[phase_on_another_thread(name)] += 1
+            return None
+        entry = [0, 0, 0, 0, 0]
+        self.phase_log.setdefault(name, []).append(entry)
+        self.open_phases += (entry,)
+        return entry
+
+    def exit_phase(self, entry: list[int] | None) -> None:
+        if entry is not None:
+            self.open_phases = tuple(e for e in self.open_phases if e is not entry)
 
     # ---- the dispatch mode ------------------------------------------------------------------
 
@@ -212,19 +236,25 @@ class Counter(TorchDispatchMode):
         moved: int,
         dtype: str,
         uncounted: str = "",
+        phases: tuple | None = None,
     ) -> None:
         """Add an op's cost and bytes (a cost of None: list the op, as `uncounted` names it,
         with its bytes only), or hold them while a module that a module-cost hook may price
         runs: a Cost for the module stands for both kinds. `dtype` names the dtype the op
-        computes in ("" when it has no FLOPs)."""
+        computes in ("" when it has no FLOPs); `phases` the phase entries open when it ran (by
+        default those open now)."""
+        if phases is None:
+            phases = self.open_phases
         if self.held:
-            self.held[-1].append((name, key, cost, moved, dtype, uncounted))
+            self.held[-1].append((name, key, cost, moved, dtype, uncounted, phases))
             return
         if cost is None:
             self.uncounted[uncounted or name] += 1
-        self._add(name, key, cost or NO_COST, moved, dtype)
+        self._add(name, key, cost or NO_COST, moved, dtype, phases)
 
-    def _add(self, name: str, key: ScopeKey, cost: Cost, moved: int, dtype: str) -> None:
+    def _add(
+        self, name: str, key: ScopeKey, cost: Cost, moved: int, dtype: str, phases: tuple
+    ) -> None:
         has_weights = cost.weight_uses or cost.separate_weight_uses
         skipped = self.sparse.skipped_macs(cost) if has_weights and self.sparse.known else 0
         totals = self.by_scope.get(key)
@@ -242,21 +272,34 @@ class Counter(TorchDispatchMode):
         op[2] += cost.other_flops
         op[3] += moved
         self.roofline[key, dtype, cost.macs, cost.other_flops, moved] += 1
+        if phases:
+            forward = key[1] == FORWARD
+            for entry in phases:
+                entry[0] += cost.macs
+                entry[1] += cost.other_flops
+                entry[2] += moved
+                if forward:
+                    entry[3] += cost.macs
+                    entry[4] += cost.other_flops
 
     # ---- entering and leaving ---------------------------------------------------------------
 
     def __enter__(self) -> Counter:
         self.tracker.start(self._forward_pre, self._forward_post)
         try:
-            return super().__enter__()
+            entered = super().__enter__()
         except BaseException:
             self.tracker.stop()
             raise
+        start_counter(self)
+        return entered
 
     def __exit__(self, *exc_info: Any) -> None:
         try:
             super().__exit__(*exc_info)
         finally:
+            stop_counter(self)
+            self.open_phases = ()
             self.tracker.stop()
 
     def result(self, model_name: str) -> Profile:
@@ -270,6 +313,7 @@ class Counter(TorchDispatchMode):
             self.tracker,
             self.sparse,
             self.roofline,
+            self.phase_log,
         )
 
 

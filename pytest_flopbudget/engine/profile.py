@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from pytest_flopbudget.engine.phases import PhaseStats
 from pytest_flopbudget.text import columns, human, share, times_listed
 
 __all__ = [
@@ -18,11 +19,18 @@ __all__ = [
     "RooflineOp",
     "module_label",
     "op_table",
+    "phase_on_another_thread",
 ]
 
 # The Profile.uncounted entry whose calls are module calls made on a thread the counter's
 # dispatch mode was not active on: their torch work ran, unseen and uncounted.
 OTHER_THREAD = "<torch work on another thread, not counted: module calls>"
+
+
+def phase_on_another_thread(name: str) -> str:
+    """The Profile.uncounted entry whose calls are entries of phase `name` on a thread the
+    counter's dispatch mode was not active on: their work went unseen, and they add no entry."""
+    return f"<phase {name!r} entered on another thread, not counted>"
 
 
 @dataclass(frozen=True)
@@ -96,6 +104,9 @@ class Profile:
     parameters and buffers at their dtypes. `bytes_moved` is the memory traffic of every op
     under the "unfused" convention (each op reads its inputs and writes its outputs as its own
     kernel; views move nothing), forward and backward; `roofline` what :meth:`latency` needs.
+    `phases` holds the work done inside each `pytest_flopbudget.phase` (empty when none was
+    used); `kv_cache_bytes` the size of the KV cache `profile_generate` found at the end (None
+    elsewhere, or when the model returned none).
     """
 
     count: str
@@ -118,6 +129,8 @@ class Profile:
     bytes_moved: int = 0
     backward_bytes_moved: int | None = None
     roofline: tuple[RooflineOp, ...] = ()
+    phases: Mapping[str, PhaseStats] = field(default_factory=dict)
+    kv_cache_bytes: int | None = None
 
     @property
     def intensity(self) -> float | None:
@@ -160,9 +173,7 @@ class Profile:
         informative = [m for m in self.modules.values() if 0 < m.flops < self.flops]
         return sorted(informative, key=lambda m: (-m.flops, m.name))[:n]
 
-    def table(
-        self, depth: int | None = None, *, ops: bool = True, hardware: object = None
-    ) -> str:
+    def table(self, depth: int | None = None, *, ops: bool = True, hardware: object = None) -> str:
         """The module tree (down to `depth` levels below the root), the op table and totals;
         with `hardware`, the latency estimate on it too."""
         lines = [self._summary_line()]
@@ -172,6 +183,9 @@ class Profile:
             device = _hardware(hardware).name or "the device"
             lines[0] += f", est. latency on {device} {milliseconds(self.latency(hardware))}"
         lines += _module_table(self, depth, estimate)
+        if self.phases:
+            lines.append("")
+            lines += _phase_table(self)
         if ops and self.ops:
             lines.append("")
             lines += _op_table(self)
@@ -197,6 +211,8 @@ class Profile:
             parts.append(f"nonzero {human(self.nonzero_params)}")
         if self.sparse_flops is not None and self.sparse_flops != self.flops:
             parts.append(f"sparse {human(self.sparse_flops, 'FLOPs')}")
+        if self.kv_cache_bytes is not None:
+            parts.append(f"KV cache {human(self.kv_cache_bytes, 'B')}")
         if self.backward_flops is not None:
             parts.append(
                 f"forward {human(self.forward_flops, 'FLOPs')}, "
@@ -267,6 +283,25 @@ def _module_table(
             )
             + ((milliseconds(estimate[m.name]),) if estimate is not None else ())
             for m in rows
+        ]
+    )
+
+
+def _phase_table(profile: Profile) -> list[str]:
+    """Per phase: entries, FLOPs in all, per entry (mean, the largest, the last) and share."""
+    return columns(
+        [("phase", "entries", "FLOPs", "mean/entry", "max/entry", "last", "share")]
+        + [
+            (
+                p.name,
+                str(p.entries),
+                human(p.flops),
+                human(p.mean.flops),
+                human(p.max.flops),
+                human(p.last.flops),
+                share(p.flops, profile.flops),
+            )
+            for p in profile.phases.values()
         ]
     )
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -11,6 +11,7 @@ import pytest
 if TYPE_CHECKING:
     from pytest_flopbudget.budgets.check import Budget
     from pytest_flopbudget.engine.counter import Counting
+    from pytest_flopbudget.engine.distribution import Distribution
     from pytest_flopbudget.engine.profile import Profile
     from pytest_flopbudget.engine.registry import Extensions
 
@@ -27,6 +28,7 @@ class TestBudget:
         self.count = count
         self.pinned = pinned
         self.recorded: list[Profile] = []
+        self.distributions: list[Distribution] = []  # what the fixture's profile_each recorded
         self.extensions = extensions  # the formulas its conftest files add
 
 
@@ -41,8 +43,9 @@ class FlopBudgetFixture:
     counting).
     """
 
-    def __init__(self, state: TestBudget) -> None:
+    def __init__(self, state: TestBudget, config: pytest.Config | None = None) -> None:
         self._state = state
+        self._config = config  # for profile_each's progress bar on pytest's terminal
 
     @property
     def budget(self) -> Budget:
@@ -55,6 +58,40 @@ class FlopBudgetFixture:
 
         result = profile(model, *args, count=self._state.count, **kwargs)
         self._state.recorded.append(result)
+        return result
+
+    @property
+    def phase(self) -> Callable[[str], contextlib.AbstractContextManager[None]]:
+        """`pytest_flopbudget.phase`: ``with flop_budget.phase("decode"): ...`` tags the work
+        counted in the block (the marker's count, `profile`, `counting`) with a phase."""
+        from pytest_flopbudget.engine.phases import phase
+
+        return phase
+
+    def profile_each(
+        self,
+        model: Any,
+        samples: Any,
+        limit: int | None = None,
+        *,
+        strict: bool = False,
+        formulas: Any = None,
+    ) -> Distribution:
+        """`pytest_flopbudget.profile_each(model, samples, limit=limit)`, its distribution
+        recorded for this test (a progress bar on pytest's terminal past two seconds)."""
+        from pytest_flopbudget.engine.distribution import profile_each
+        from pytest_flopbudget.plugin.progress import terminal_progress
+
+        result = profile_each(
+            model,
+            samples,
+            limit=limit,
+            count=self._state.count,
+            strict=strict,
+            formulas=formulas,
+            progress=terminal_progress(self._config) if self._config is not None else False,
+        )
+        self._state.distributions.append(result)
         return result
 
     @contextlib.contextmanager
