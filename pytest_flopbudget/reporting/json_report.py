@@ -40,7 +40,17 @@ JSON schema, version 2 (`"schema": "pytest-flopbudget/report"`; version 1 baseli
         "fingerprint": "4abaddb81721"                     # of the cost formulas it counted with
         "module_budgets": {"backbone": {"limits": {"flops": int, ...},
                            "measured": {"flops": int, "macs": int, "params": int} | null,
-                           "over": ["flops", ...], "sources": {"flops": str, ...}}, ...}
+                           "over": ["flops", ...], "sources": {"flops": str, ...}}, ...},
+        "statistic": "mean" | "p50" | "p95" | "max" | null,   # gated, with a distribution
+        "distribution": {"count": int, "statistic": str,      # inputs of profile_each
+                         "mean": {"flops": int, ...}, "std": {...} | null, "min": {...},
+                         "p50": {...}, "p95": {...}, "max": {...}} | null,
+        "phases": {"decode": {"entries": int, "total": {"flops": int, "macs": int,
+                              "bytes_moved": int}, "mean": {...}, "max": {...},
+                              "last": {...}}, ...},
+        "phase_budgets": {"decode": {"statistic": "max" | "mean" | "total",
+                          "limits": {...}, "measured": {...} | null, "over": [...],
+                          "sources": {...}}, ...}
       }, ...],
       "gone": ["tests/test_old.py::test_b", ...]          # in the baseline, not in this run
     }
@@ -52,7 +62,11 @@ at most 200 per test: the costliest by FLOPs first, the rest only counted in `mo
 `fingerprint` is `registry.fingerprint` of the formulas the test counted with (the built-in
 table, installed packages', its conftests'): another formula for any op gives another one.
 
-The test entries' `totals` hold every quantity of the table of quantities, in its order.
+The test entries' `totals` hold every quantity of the table of quantities, in its order; for a
+test that recorded a distribution (``profile_each``) they are its `statistic`'s values, each
+rounded up to a whole number, and `distribution` holds every statistic (over several
+distributions each adds up and `std` is null). `phases` holds every phase the test entered over
+everything it recorded (`mean` rounded up; `max` per quantity; `last` the last entry).
 """
 
 from __future__ import annotations
@@ -120,7 +134,8 @@ def commit(directory: Path | None = None) -> str | None:
 
 def row_detail(row: TestRow) -> dict[str, Any]:
     """What the deltas compare, JSON-shaped: a test entry's `totals`, `modules`,
-    `modules_left_out`, `ops`, `uncounted` and `fingerprint` (the last-run cache keeps it too)."""
+    `modules_left_out`, `ops`, `uncounted`, `fingerprint` and `phases` (the last-run cache
+    keeps it too)."""
     return {
         "totals": dict(row.totals),
         "modules": [
@@ -142,6 +157,7 @@ def row_detail(row: TestRow) -> dict[str, Any]:
         },
         "uncounted": dict(row.uncounted),
         "fingerprint": row.fingerprint,
+        "phases": dict(row.phases),
     }
 
 
@@ -171,6 +187,10 @@ def _test_entry(row: TestRow, outcome: str, previous: Mapping[str, Any] | None) 
         "uncounted": dict(row.uncounted),
         "fingerprint": row.fingerprint,
         "module_budgets": dict(row.module_budgets),
+        "statistic": row.statistic or None,
+        "distribution": dict(row.distribution) or None,
+        "phases": detail["phases"],
+        "phase_budgets": dict(row.phase_budgets),
     }
 
 

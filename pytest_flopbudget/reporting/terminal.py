@@ -110,9 +110,10 @@ def _cells(
     measured_anything = row.ran_torch_work
     flops_limit = row.limits.get("flops")
     lower_bound = LOWER_BOUND if row.uncounted else ""
+    gated = f"{row.statistic}:" if row.statistic else ""  # a distribution's gated statistic
     cells = [
         row_status,
-        lower_bound + human(row.flops) if measured_anything else "-",
+        gated + lower_bound + human(row.flops) if measured_anything else "-",
         human(flops_limit),
         _text(relative_change(row.flops, flops_limit)) if measured_anything else "-",
         _text(relative_change(row.flops, before.get("flops"))) if measured_anything else "-",
@@ -219,6 +220,7 @@ def summary_lines(
     is said once, above the table (``node ids below are in tests/models/``), and the middle of
     an id still too long is elided (`_test_column`); with `verbosity` > 0 they are whole.
 
+    The FLOPs of a test that recorded a distribution name the statistic gated (``p95:1.20M``).
     The FLOPs of a test that ran ops with no cost formula are marked as a lower bound, and a
     line under the table counts those tests (`verbosity` > 0 lists their ops; `report`: the
     detailed report follows, so the line does not suggest it). With `verbosity` < 0, one line

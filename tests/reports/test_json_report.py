@@ -65,6 +65,7 @@ def test_json_report_follows_the_documented_schema_with_exact_totals(pytester):
         *("nodeid", "location", "outcome", "status", "totals", "hardware", "budget", "violations"),
         *("previous", "delta", "top_modules", "modules", "modules_left_out", "ops"),
         *("uncounted", "fingerprint", "module_budgets"),
+        *("statistic", "distribution", "phases", "phase_budgets"),
     ]
     assert list(over) == list(two) == entry_keys
     fingerprint = over.pop("fingerprint")
@@ -107,6 +108,10 @@ def test_json_report_follows_the_documented_schema_with_exact_totals(pytester):
         },
         "uncounted": {},
         "module_budgets": {},
+        "statistic": None,  # no distribution recorded
+        "distribution": None,
+        "phases": {},  # no phase entered
+        "phase_budgets": {},
     }
     assert two == {
         "nodeid": "test_x.py::test_two",
@@ -179,6 +184,10 @@ def test_json_report_follows_the_documented_schema_with_exact_totals(pytester):
         },
         "uncounted": {"aten.logcumsumexp": 1},
         "module_budgets": {},
+        "statistic": None,
+        "distribution": None,
+        "phases": {},
+        "phase_budgets": {},
     }
 
 
