@@ -15,7 +15,9 @@ What is written, per measured test:
 - a test with no entry at all gets an exact `[tool.flopbudget.tests."<node id>"]` entry with its
   FLOPs and params (a test covered by a glob entry gets one only when the glob is off);
 - in an exact entry, a limit that is exceeded, or has more than `SLACK` room beyond the new
-  value, is rewritten; its key (and so its unit) is kept;
+  value, is rewritten; its key (and so its unit) is kept; the same for the entry's phase
+  budgets (``phases."decode"``), each on its statistic's value; a test that recorded a
+  distribution is written its `statistic`'s value (its totals);
 - a test whose limits are set by its marker is left alone and listed as pinned;
 - new values are the measured ones plus `update_headroom`, rounded up to three significant
   figures, so a second run right after has nothing to update.
@@ -149,24 +151,36 @@ def _keep_trivia(new: object, old: object) -> object:
     return item
 
 
-def _rewrite_entry(entry: Table, row: TestRow, headroom: float) -> bool:
-    """Rewrite the exceeded and far-under limits of an exact entry; whether anything changed."""
-    measured = row.totals
+def _rewrite_limits(table: Table, measured: Mapping[str, int | None], headroom: float) -> bool:
+    """Rewrite the exceeded and far-under limits of `table` from `measured`; whether anything
+    changed."""
     changed = False
-    for key in list(entry.keys()):
+    for key in list(table.keys()):
         if key not in LIMIT_KEYS:
             continue
         quantity, _ = LIMIT_KEYS[key]
         value = measured.get(quantity)
         if value is None:
             continue
-        current = parse_value(key, entry[key], "pyproject.toml")
+        current = parse_value(key, table[key], "pyproject.toml")
         proposed = round_up(value, headroom)
         if value > current or current > proposed * (1 + SLACK):
-            written = toml_limit_value(key, proposed, entry[key])
-            if written != entry[key]:
-                entry[key] = _keep_trivia(written, entry.item(key))
+            written = toml_limit_value(key, proposed, table[key])
+            if written != table[key]:
+                table[key] = _keep_trivia(written, table.item(key))
                 changed = True
+    return changed
+
+
+def _rewrite_entry(entry: Table, row: TestRow, headroom: float) -> bool:
+    """Rewrite the exceeded and far-under limits of an exact entry, and of its phase budgets
+    (each on its statistic's value); whether anything changed."""
+    changed = _rewrite_limits(entry, row.totals, headroom)
+    phases = entry.get("phases")
+    for name, budget in phases.items() if isinstance(phases, Mapping) else ():
+        measured = row.phase_budgets.get(name, {}).get("measured")
+        if measured and isinstance(budget, Mapping):
+            changed = _rewrite_limits(budget, measured, headroom) or changed
     return changed
 
 

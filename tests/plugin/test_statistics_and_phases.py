@@ -169,3 +169,36 @@ def test_the_update_writes_the_statistics_value(pytester):
     result.assert_outcomes(passed=1)
     text = (pytester.path / "pyproject.toml").read_text()
     assert f"max_flops = {P95}\n" in text
+
+
+def test_the_update_writes_phase_budgets_on_their_statistic(pytester):
+    write_tests(
+        pytester,
+        MODELS,
+        DECODE_TESTS.split("@pytest.mark")[0]
+        + """
+def test_generate():
+    generate(model(), 6, 3)
+""",
+    )
+    write_pyproject(
+        pytester,
+        """
+        [tool.flopbudget.tests."test_x.py::test_generate"]
+        max_flops = 1000
+
+        [tool.flopbudget.tests."test_x.py::test_generate".phases."decode"]
+        max_flops = 10
+        statistic = "mean"
+
+        [tool.flopbudget.tests."test_x.py::test_generate".phases."prefill"]
+        max_flops = 10000  # far above: tightened
+        """,
+    )
+    result = pytester.runpytest("--flop-budget-update")
+    result.assert_outcomes(passed=1)
+    text = (pytester.path / "pyproject.toml").read_text()
+    # decode entries over 1, 2, 3 rows: the mean is 2 rows' FLOPs; prefill runs over 6 rows
+    assert f'.phases."decode"]\nmax_flops = {2 * PER_ROW}\nstatistic = "mean"\n' in text
+    assert f"max_flops = {6 * PER_ROW}  # far above: tightened\n" in text
+    assert f"max_flops = {PER_ROW * (6 + 1 + 2 + 3)}\n" in text  # the whole test
