@@ -41,15 +41,19 @@ def gone(session: Session) -> list[str]:
 
 
 def module_changes(session: Session, row: TestRow) -> WhyItChanged | None:
-    """The modules that explain the test's FLOP change against the earlier run."""
+    """The modules (and the phases) that explain the test's FLOP change against the earlier
+    run."""
     before = session.earlier.details.get(row.nodeid)
     if before is None:
         return None
-    from pytest_flopbudget.reporting.deltas import WhyItChanged
+    from pytest_flopbudget.reporting.deltas import WhyItChanged, phase_changes
     from pytest_flopbudget.reporting.deltas import module_changes as changes
     from pytest_flopbudget.reporting.json_report import row_detail
 
-    return WhyItChanged(session.earlier.over(), changes(before, row_detail(row)))
+    after = row_detail(row)
+    return WhyItChanged(
+        session.earlier.over(), changes(before, after), phase_changes(before, after)
+    )
 
 
 def finish(session: Session, pytest_session: pytest.Session) -> None:

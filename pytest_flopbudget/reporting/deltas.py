@@ -1,6 +1,6 @@
 """What changed between two measurements of a test, and between two reports: pure functions over
 the JSON report's shapes (a test entry's ``modules``, ``modules_left_out``, ``ops``,
-``uncounted``, ``totals``, ``fingerprint``; a report's metadata). No torch, no pytest.
+``uncounted``, ``totals``, ``fingerprint``, ``phases``; a report's metadata). No torch, no pytest.
 
 Used by the failure text of a grown or over-budget test, the Markdown report, the terminal
 summary's notes and ``flopbudget diff``.
@@ -17,6 +17,7 @@ from pytest_flopbudget.text import format_delta, human, relative_change
 __all__ = [
     "ModuleChange",
     "ModuleChanges",
+    "PhaseChange",
     "TestDiff",
     "WhyItChanged",
     "change_lines",
@@ -27,6 +28,7 @@ __all__ = [
     "module_changes",
     "ops_change",
     "ops_change_text",
+    "phase_changes",
 ]
 
 SHOWN_CHANGES = 8  # module lines per test at most; the rest are counted
@@ -222,18 +224,82 @@ def heading(changes: ModuleChanges, against: str = "") -> str:
 
 
 @dataclass(frozen=True)
+class PhaseChange:
+    """One phase whose FLOPs (summed over its entries) or number of entries differ: `before`
+    None for a phase new in this run, `after` None for one no longer entered; each side
+    ``(entries, FLOPs)``."""
+
+    name: str
+    before: tuple[int, int] | None
+    after: tuple[int, int] | None
+
+    @property
+    def size(self) -> int:
+        return abs((self.after or (0, 0))[1] - (self.before or (0, 0))[1])
+
+    def text(self) -> str:
+        """``phase decode: 1.20K → 1.50K FLOPs (+25.0%), 3 → 4 entries``."""
+        if self.before is None or self.after is None:
+            entries, flops = self.after or self.before or (0, 0)
+            kind = "new" if self.before is None else "gone"
+            return f"{kind} phase {self.name}: {human(flops, 'FLOPs')} over {entries} entries"
+        (old_entries, old), (new_entries, new) = self.before, self.after
+        grown = f" ({format_delta(new / old - 1)})" if old else ""
+        text = f"phase {self.name}: {human(old)} → {human(new, 'FLOPs')}{grown}"
+        if old_entries != new_entries:
+            text += f", {old_entries} → {new_entries} entries"
+        return text
+
+
+def _phases(entry: Mapping[str, Any] | None) -> dict[str, tuple[int, int]] | None:
+    """{phase: (entries, FLOPs over them)} of an entry; None when it has no ``phases``."""
+    phases = (entry or {}).get("phases")
+    if not isinstance(phases, Mapping):
+        return None
+    found = {}
+    for name, phase in phases.items():
+        total = phase.get("total") if isinstance(phase, Mapping) else None
+        flops = total.get("flops") if isinstance(total, Mapping) else None
+        entries = phase.get("entries") if isinstance(phase, Mapping) else None
+        if isinstance(flops, int) and isinstance(entries, int):
+            found[name] = (entries, flops)
+    return found
+
+
+def phase_changes(before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> list[PhaseChange]:
+    """The phases whose FLOPs or number of entries differ between two entries of one test, the
+    largest FLOP change first; none when either side has no ``phases`` (an older report)."""
+    old, new = _phases(before), _phases(after)
+    if old is None or new is None:
+        return []
+    changed = [
+        PhaseChange(name, old.get(name), new.get(name))
+        for name in sorted(set(old) | set(new))
+        if old.get(name) != new.get(name)
+    ]
+    return sorted(changed, key=lambda c: (-c.size, c.name))
+
+
+@dataclass(frozen=True)
 class WhyItChanged:
-    """A test's module changes against an earlier run, and that run's name ("the baseline")."""
+    """A test's module changes against an earlier run, that run's name ("the baseline"), and
+    the phases whose FLOPs changed."""
 
     against: str
     changes: ModuleChanges
+    phases: Sequence[PhaseChange] = ()
 
     def lines(self) -> list[str]:
-        """The heading, then the module lines, indented; none when no module changed."""
-        if self.changes.comparable and not self.changes.changes:
-            return []
-        body = change_lines(self.changes)
-        return [heading(self.changes, self.against), *(f"  {line}" for line in body)]
+        """The heading, then the module lines, indented (none when no module changed); then
+        ``FLOPs by phase against …`` and a line per changed phase."""
+        lines = []
+        if not (self.changes.comparable and not self.changes.changes):
+            body = change_lines(self.changes)
+            lines = [heading(self.changes, self.against), *(f"  {line}" for line in body)]
+        if self.phases:
+            against = f" against {self.against}" if self.against else ""
+            lines += [f"FLOPs by phase{against}:", *(f"  {p.text()}" for p in self.phases)]
+        return lines
 
     @property
     def names(self) -> set[str]:
@@ -342,7 +408,8 @@ def compare_reports(
         ]
         same = all(now["totals"].get(k) == old["totals"].get(k) for k in ("flops", "params"))
         grew = threshold is not None and any(g is not None and g > threshold for g in growth)
-        lines = [] if same else WhyItChanged("", module_changes(old, now)).lines()
+        why = WhyItChanged("", module_changes(old, now), phase_changes(old, now))
+        lines = [] if same else why.lines()
         added, removed = ops_change(old, now)
         if added or removed:
             lines.append("ops changed: " + ops_change_text(added, removed))

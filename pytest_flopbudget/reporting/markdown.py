@@ -24,6 +24,7 @@ from pytest_flopbudget.reporting.deltas import (
     module_changes,
     ops_change,
     ops_change_text,
+    phase_changes,
 )
 from pytest_flopbudget.reporting.json_report import row_detail
 from pytest_flopbudget.reporting.terminal import LOWER_BOUND
@@ -216,6 +217,7 @@ def markdown_report(
             lines.append(f"- `{row.nodeid}`: {listed}")
         if len(uncounted) > MARKDOWN_ROWS:
             lines.append(f"- … and {len(uncounted) - MARKDOWN_ROWS} more tests")
+    lines += _varying_lines([*ordered, *hidden])
     if ops_changed:
         lines += ["", f"† The set of ops changed since {compared} (a delta may come from it):"]
         lines += [f"- `{nodeid}`: {text}" for nodeid, text in list(ops_changed.items())[:50]]
@@ -225,7 +227,8 @@ def markdown_report(
         if row.nodeid not in details or not (_base(statuses[row.nodeid]) in failing or grown):
             continue
         changes = module_changes(details[row.nodeid], row_detail(row))
-        if changes.comparable and not changes.changes:
+        phases = phase_changes(details[row.nodeid], row_detail(row))
+        if changes.comparable and not changes.changes and not phases:
             continue
         if blocks == MARKDOWN_DETAILS:
             lines += ["", "(more tests changed: see `flopbudget diff` on the JSON reports)"]
@@ -236,6 +239,7 @@ def markdown_report(
             f"<details><summary><code>{row.nodeid}</code>: {heading(changes, compared)}</summary>",
             "",
             *(f"- `{line}`" for line in change_lines(changes)),
+            *(f"- `{phase.text()}`" for phase in phases),
             "",
             "</details>",
         ]
@@ -243,6 +247,34 @@ def markdown_report(
         names = sorted(gone)
         lines += ["", f"Gone since {compared} ({len(names)}): " + capped(names, quote="`")]
     return _within_limit(lines)
+
+
+def _varying_lines(rows: Sequence[TestRow]) -> list[str]:
+    """What the tests gated on a statistic over inputs and the phases they entered measured:
+    ``- `t`: FLOPs over 100 inputs, gated on p95: mean 1.2M, p95 1.5M, max 2.0M`` and
+    ``- `t`: phase decode ×32: 1.1M FLOPs per entry at most, 0.9M mean, 1.1M last``."""
+    lines = []
+    for row in rows:
+        dist = row.distribution
+        if dist:
+            shown = ", ".join(
+                f"{name} {human(dist[name]['flops'])}" for name in ("mean", "p95", "max")
+            )
+            lines.append(
+                f"- `{row.nodeid}`: FLOPs over {dist['count']} inputs, gated on "
+                f"{row.statistic}: {shown}"
+            )
+        for name, phase in row.phases.items():
+            lines.append(
+                f"- `{row.nodeid}`: phase {name} ×{phase['entries']}: "
+                f"{human(phase['max']['flops'])} FLOPs per entry at most, "
+                f"{human(phase['mean']['flops'])} mean, {human(phase['last']['flops'])} last"
+            )
+    if not lines:
+        return []
+    cut = len(lines) - MARKDOWN_ROWS
+    lines = lines[:MARKDOWN_ROWS] + ([f"- … and {cut} more"] if cut > 0 else [])
+    return ["", "Statistics over inputs and phases:", *lines]
 
 
 def _within_limit(lines: list[str]) -> str:

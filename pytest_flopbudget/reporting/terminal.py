@@ -52,7 +52,7 @@ def failure_text(row: TestRow, why: WhyItChanged | None = None) -> str:
     lines = list(row.failure_lines)
     over_modules = [
         entry["sources"][quantity]
-        for entry in row.module_budgets.values()
+        for entry in [*row.module_budgets.values(), *row.phase_budgets.values()]
         for quantity in entry["over"]
     ]
     if row.violated_limits or over_modules:

@@ -202,3 +202,46 @@ def test_generate():
     assert f'.phases."decode"]\nmax_flops = {2 * PER_ROW}\nstatistic = "mean"\n' in text
     assert f"max_flops = {6 * PER_ROW}  # far above: tightened\n" in text
     assert f"max_flops = {PER_ROW * (6 + 1 + 2 + 3)}\n" in text  # the whole test
+
+
+def test_a_failed_phase_budget_names_its_source(pytester):
+    write_tests(pytester, MODELS, DECODE_TESTS)
+    result = pytester.runpytest("test_x.py::test_decode_max")
+    assert failure_of(result, "test_x.py::test_decode_max")[1] == (
+        "(max_flops from marker on test_x.py::test_decode_max, phase 'decode')"
+    )
+
+
+GROWING = """
+def generate(lin, prompt, steps):
+    with pytest_flopbudget.phase("prefill"):
+        lin(torch.ones(prompt, 4))
+    for step in range(1, steps + 1):
+        with pytest_flopbudget.phase("decode"):
+            lin(torch.ones(step, 4))
+
+@pytest.mark.flop_budget(max_flops=10**6)
+def test_generate():
+    generate(model(), 6, STEPS)
+"""
+
+
+def test_growth_against_the_baseline_names_the_phases_that_changed(pytester):
+    write_tests(pytester, MODELS, "STEPS = 3\n" + GROWING)
+    pytester.runpytest("--flop-report=json:base.json").assert_outcomes(passed=1)
+    write_tests(pytester, MODELS, "STEPS = 4\n" + GROWING)
+    result = pytester.runpytest(
+        "--flop-baseline=base.json", "--flop-fail-on-increase=5%", "--flop-report=markdown:r.md"
+    )
+    result.assert_outcomes(failed=1)
+    before, after = PER_ROW * (1 + 2 + 3), PER_ROW * (1 + 2 + 3 + 4)  # 162 -> 270: +66.7%
+    lines = failure_of(result, "test_x.py::test_generate")
+    start = lines.index("FLOPs by phase against the baseline:")
+    assert lines[start + 1] == f"  phase decode: {before} → {after} FLOPs (+66.7%), 3 → 4 entries"
+    assert len(lines) == start + 2 or not lines[start + 2].startswith("  phase")  # prefill same
+    markdown = (pytester.path / "r.md").read_text()
+    assert f"- `phase decode: {before} → {after} FLOPs (+66.7%), 3 → 4 entries`" in markdown
+    assert (
+        f"- `test_x.py::test_generate`: phase decode ×4: {4 * PER_ROW} FLOPs per entry at most, "
+        f"{math.ceil(after / 4)} mean, {4 * PER_ROW} last"
+    ) in markdown

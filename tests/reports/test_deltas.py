@@ -10,7 +10,15 @@ import pytest
 import torch  # noqa: F401  (imported once: pytester's in-process runs drop what they import)
 
 from pytest_flopbudget import cli
-from pytest_flopbudget.reporting.deltas import change_lines, explanation, heading, module_changes
+from pytest_flopbudget.reporting.deltas import (
+    ModuleChanges,
+    WhyItChanged,
+    change_lines,
+    explanation,
+    heading,
+    module_changes,
+    phase_changes,
+)
 from pytest_flopbudget.text import human
 from tests.projects import make_baseline, module_lines, net_flops, net_params, write_growing_tests
 from tests.support import linear_flops, pct, row_of
@@ -264,3 +272,34 @@ def test_many_gone_tests_give_a_capped_line_and_a_markdown_under_one_mib(pyteste
     assert markdown.decode().rstrip().endswith("… and 4980 more")
     now = json.loads((pytester.path / "now.json").read_text(encoding="utf-8"))
     assert len(now["gone"]) == 5000  # the JSON report keeps them all
+
+
+def _phased(**phases: tuple[int, int]) -> dict:
+    """A report entry with phases {name: (entries, FLOPs)}."""
+    return {
+        "phases": {
+            name: {"entries": entries, "total": {"flops": flops}}
+            for name, (entries, flops) in phases.items()
+        }
+    }
+
+
+def test_phase_changes_list_grown_new_and_gone_phases_the_largest_first():
+    before = _phased(prefill=(1, 1000), decode=(3, 300), draft=(2, 50))
+    after = _phased(prefill=(1, 1000), decode=(4, 500), verify=(1, 80))
+    changes = phase_changes(before, after)
+    assert [c.text() for c in changes] == [
+        "phase decode: 300 → 500 FLOPs (+66.7%), 3 → 4 entries",  # +200
+        "new phase verify: 80 FLOPs over 1 entries",  # +80
+        "gone phase draft: 50 FLOPs over 2 entries",  # -50
+    ]
+    why = WhyItChanged("the baseline", ModuleChanges(), changes)  # no module changed
+    assert why.lines() == [
+        "FLOPs by phase against the baseline:",
+        *(f"  {c.text()}" for c in changes),
+    ]
+
+
+def test_no_phase_changes_against_a_report_without_phases():
+    assert phase_changes({}, _phased(decode=(1, 10))) == []
+    assert phase_changes(_phased(decode=(1, 10)), _phased(decode=(1, 10))) == []
