@@ -15,6 +15,8 @@ those of the largest one (a model profiled twice does not double its parameters)
 Module budgets take the limit keys of the quantities a module's row knows (``per_module`` in
 the table of quantities: FLOPs, MACs and params, any unit); the test's tolerance applies.
 There are no top-level module defaults: module names belong to one model, not to every test.
+A test that recorded a distribution (``profile_each``) has each module measured on each input
+(zero where it did not run) and checked on the test's ``statistic`` of those values.
 Pure Python, no torch.
 """
 
@@ -32,7 +34,13 @@ from pytest_flopbudget.budgets.quantities import (
     by_name,
     combine,
 )
-from pytest_flopbudget.budgets.values import BudgetError, Limit, parse_limits
+from pytest_flopbudget.budgets.values import (
+    BudgetError,
+    Distribution,
+    Limit,
+    parse_limits,
+    statistic_of,
+)
 from pytest_flopbudget.text import format_delta
 
 if TYPE_CHECKING:
@@ -166,8 +174,33 @@ def _unknown(name: str, profiles: Sequence[Profile]) -> str:
     return f"module budget {name!r}: no recorded module has that name ({offered})"
 
 
-def check_modules(profiles: Sequence[Profile], budget: Budget) -> ModuleCheck:
-    """Measure and check each module budget of `budget` against `profiles`."""
+def _over_inputs(name: str, distribution: Distribution, statistic: str) -> dict[str, int]:
+    """Each module quantity of `name` on each input of `distribution` (zero on an input where
+    no module of that name ran), then `statistic` of them, rounded up."""
+    import math
+
+    per_input = []
+    for p in distribution.profiles:
+        matched = _matches(name, p)
+        per_input.append(
+            combine(matched, MODULE_QUANTITIES) if matched else dict.fromkeys(MODULE_QUANTITIES, 0)
+        )
+    return {
+        q: math.ceil(statistic_of([values[q] for values in per_input], statistic))
+        for q in MODULE_QUANTITIES
+    }
+
+
+class _Values:
+    def __init__(self, values: Mapping[str, int]) -> None:
+        self.__dict__.update(values)
+
+
+def check_modules(
+    profiles: Sequence[Profile], budget: Budget, distributions: Sequence[Distribution] = ()
+) -> ModuleCheck:
+    """Measure and check each module budget of `budget` against `profiles` and, on the budget's
+    statistic over their inputs, `distributions`."""
     results: dict[str, dict[str, Any]] = {}
     violations: list[ModuleViolation] = []
     errors: list[str] = []
@@ -179,11 +212,17 @@ def check_modules(profiles: Sequence[Profile], budget: Budget) -> ModuleCheck:
             "over": [],
         }
         results[name] = entry
-        matched = [stats for p in profiles for stats in _matches(name, p)]
+        every = [*profiles, *(p for d in distributions for p in d.profiles)]
+        matched = [stats for p in every for stats in _matches(name, p)]
         if not matched:
-            errors.append(_unknown(name, profiles))
+            errors.append(_unknown(name, every))
             continue
-        values = combine(matched, MODULE_QUANTITIES)
+        direct = [stats for p in profiles for stats in _matches(name, p)]
+        parts = [
+            *direct,
+            *(_Values(_over_inputs(name, d, budget.statistic)) for d in distributions),
+        ]
+        values = combine(parts, MODULE_QUANTITIES)
         entry["measured"] = values
         for over in check(values, Budget(limits=limits, tolerance=budget.tolerance)):
             violations.append(ModuleViolation(name, over.quantity, over.measured, over.limit))

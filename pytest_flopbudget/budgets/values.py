@@ -12,9 +12,9 @@ from __future__ import annotations
 import math
 import numbers
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pytest_flopbudget.budgets.quantities import LIMIT_KEYS, base_key, by_name
 from pytest_flopbudget.text import shown, suggest
@@ -29,6 +29,7 @@ __all__ = [
     "MAX_TEXT",
     "STATISTICS",
     "BudgetError",
+    "Distribution",
     "Limit",
     "parse_depth",
     "parse_limits",
@@ -36,6 +37,7 @@ __all__ = [
     "parse_statistic",
     "parse_strict",
     "parse_value",
+    "statistic_of",
     "unknown_key",
 ]
 
@@ -253,3 +255,29 @@ def parse_statistic(
         names = ", ".join(repr(a) for a in accepted)
         raise _invalid(key, value, source, f"must be one of {names}{hint}")
     return value
+
+
+class Distribution(Protocol):
+    """What the budgets read of a distribution over inputs (the engine's
+    ``engine.distribution.Distribution``, which the budgets may not import: it imports the
+    counter, and so torch)."""
+
+    count: int
+    profiles: tuple[Any, ...]
+
+    def statistic(self, name: str) -> Any: ...
+
+
+def statistic_of(values: Sequence[float], name: str) -> float:
+    """The statistic `name` (one of STATISTICS) of `values`: their mean, largest value, or a
+    percentile by linear interpolation between the sorted values (numpy's default), the rule
+    of the engine's Distribution, written again here for the same reason."""
+    if name == "mean":
+        return sum(values) / len(values)
+    ordered = sorted(values)
+    if name == "max":
+        return ordered[-1]
+    position = (len(ordered) - 1) * int(name[1:]) / 100
+    below = math.floor(position)
+    above = min(below + 1, len(ordered) - 1)
+    return ordered[below] + (ordered[above] - ordered[below]) * (position - below)

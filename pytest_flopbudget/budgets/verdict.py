@@ -21,10 +21,10 @@ from pytest_flopbudget.budgets.quantities import (
     combine,
     scaled,
 )
+from pytest_flopbudget.budgets.values import Distribution, statistic_of
 from pytest_flopbudget.text import calls_listed, format_delta, human, relative_change, teach_hint
 
 if TYPE_CHECKING:
-    from pytest_flopbudget.engine.distribution import Distribution
     from pytest_flopbudget.engine.hardware import Hardware
     from pytest_flopbudget.engine.profile import Profile
 
@@ -339,13 +339,19 @@ def verdict(
     if distributions:
         gated = [_Recording(_stat_values(d.statistic(budget.statistic))) for d in distributions]
         values = measured([*profiles, *gated], None)
+        if hardware is not None:  # each input's estimate, then the statistic of them
+            seconds = sum(p.latency(hardware) for p in profiles) + sum(
+                statistic_of([p.latency(hardware) for p in d.profiles], budget.statistic)
+                for d in distributions
+            )
+            values["latency_ns"] = _nanoseconds(seconds)
         prefix = f"{budget.statistic} over {sum(d.count for d in distributions)} inputs: "
     else:
         values = measured(profiles, hardware)
     violations = check(values, budget)
     latency_over = hardware is not None and any(v.quantity == "latency_ns" for v in violations)
     by_time = _top_by_time(profiles, hardware, values["latency_ns"] or 0) if latency_over else ""
-    module_check = check_modules(profiles, budget)
+    module_check = check_modules(profiles, budget, distributions)
     phase_check = check_phases(every, budget)
     grown, growth = [], []
     if fail_on_increase is not None:
@@ -371,7 +377,8 @@ def verdict(
         totals=values,
         limits={quantity: limit.value for quantity, limit in budget.limits.items()},
         violations=[prefix + v.message() for v in violations]
-        + [v.message() for v in [*module_check.violations, *phase_check.violations]]
+        + [prefix + v.message() for v in module_check.violations]
+        + [v.message() for v in phase_check.violations]
         + ([by_time] if by_time else [])
         + [prefix + line for line in growth],
         violated_limits=[f"{v.limit.key} from {v.limit.source}" for v in violations],

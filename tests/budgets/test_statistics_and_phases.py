@@ -409,3 +409,43 @@ def test_top_level_phase_defaults_are_not_accepted(tmp_path):
         f"{path}: [tool.flopbudget] key 'phases': phase budgets go in a tests entry, "
         '[tool.flopbudget.tests."<node id>".phases."<phase>"]'
     )
+
+
+# --- the statistic of values a Distribution has no attribute for ---------------------------------
+
+
+@pytest.mark.parametrize("name", ["mean", "p50", "p95", "max"])
+def test_statistic_of_follows_the_engines_rule(name):
+    from pytest_flopbudget.budgets.values import statistic_of
+    from pytest_flopbudget.engine.distribution import Distribution
+
+    values = [5, 1, 4, 2, 3, 10, 7]
+    profiles = tuple(linear_profile(v, 4, 3) for v in values)
+    engine = Distribution(len(profiles), profiles).statistic(name).flops
+    assert statistic_of([p.flops for p in profiles], name) == pytest.approx(engine)
+    expected = {"mean": 32 / 7, "p50": 4, "p95": 7 + 0.7 * (10 - 7), "max": 10}[name]
+    assert statistic_of(values, name) == pytest.approx(expected)  # p95: position 5.7
+
+
+@dataclasses.dataclass(frozen=True)
+class TimedProfile(Profile):
+    """A profile whose latency estimate is given (seconds)."""
+
+    seconds: float = 0.0
+
+    def latency(self, hardware: object) -> float:
+        return self.seconds
+
+
+def test_a_latency_limit_is_checked_on_the_statistic_of_each_inputs_estimate():
+    from pytest_flopbudget.engine.hardware import find_hardware
+
+    base = linear_profile(1, 4, 3)
+    fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(base)}
+    times = [0.001, 0.002, 0.003, 0.004, 0.005]  # seconds
+    dist = FakeDistribution([TimedProfile(**fields, seconds=s) for s in times])
+    limit = Limit("latency_ns", 4_500_000, "max_latency_ms", "marker")  # 4.5 ms
+    budget = Budget(limits={"latency_ns": limit}, statistic="p95", hardware="h100")
+    row = verdict(NODE, "t", [], budget, distributions=[dist], hardware=find_hardware("h100"))
+    assert row.totals["latency_ns"] == 4_800_000  # 4 ms + 0.8 * 1 ms
+    assert row.violations == ["p95 over 5 inputs: est. latency on h100: 4.80 ms > 4.50 ms (+6.7%)"]

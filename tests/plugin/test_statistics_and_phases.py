@@ -245,3 +245,40 @@ def test_growth_against_the_baseline_names_the_phases_that_changed(pytester):
         f"- `test_x.py::test_generate`: phase decode ×4: {4 * PER_ROW} FLOPs per entry at most, "
         f"{math.ceil(after / 4)} mean, {4 * PER_ROW} last"
     ) in markdown
+
+
+EXIT_MODEL = """
+class Exit(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Linear(4, 4)
+        self.head = nn.Linear(4, 3)
+
+    def forward(self, x):
+        x = self.stem(x)
+        return self.head(x) if x.shape[0] > 2 else x  # small inputs exit before the head
+"""
+
+
+def test_a_module_budget_over_a_distribution_is_checked_on_the_statistic(pytester):
+    # the head runs on the inputs of 3, 4 and 5 rows: 0, 0, 81, 108, 135 FLOPs
+    head = [0, 0, 3 * PER_ROW, 4 * PER_ROW, 5 * PER_ROW]
+    mean = math.ceil(sum(head) / 5)  # 64.8 -> 65
+    write_tests(
+        pytester,
+        MODELS + EXIT_MODEL,
+        f"""
+        @pytest.mark.flop_budget(modules={{"head": {{"max_flops": {mean}}}}})
+        def test_mean(flop_budget):
+            flop_budget.profile_each(Exit(), inputs())
+
+        @pytest.mark.flop_budget(statistic="p95", modules={{"head": {{"max_flops": 120}}}})
+        def test_p95(flop_budget):
+            flop_budget.profile_each(Exit(), inputs())
+        """,
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1, failed=1)
+    assert failure_of(result, "test_x.py::test_p95")[0] == (
+        f"p95 over 5 inputs: module head: {P95} FLOPs > 120 FLOPs (+8.3%)"
+    )
