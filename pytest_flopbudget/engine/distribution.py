@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
+from fractions import Fraction
 from typing import IO, Any
 
 from pytest_flopbudget.engine.profile import Profile
@@ -75,16 +76,17 @@ class Stat:
 def percentile(values: Iterable[float], q: float) -> float:
     """The `q`-th percentile (0 to 100) by linear interpolation between the sorted values,
     numpy's default: at position ``(n - 1) * q / 100`` of the sorted values, between the value
-    below and the value above in proportion."""
+    below and the value above in proportion. Computed exactly, rounded once to a float."""
     ordered = sorted(values)
     if not ordered:
         raise ValueError("percentile of no values")
     if not 0 <= q <= 100:
         raise ValueError(f"percentile q={q!r} is not between 0 and 100")
-    position = (len(ordered) - 1) * q / 100
+    position = (len(ordered) - 1) * Fraction(q) / 100
     below = math.floor(position)
-    above = min(below + 1, len(ordered) - 1)
-    return ordered[below] + (ordered[above] - ordered[below]) * (position - below)
+    low = Fraction(ordered[below])
+    high = Fraction(ordered[min(below + 1, len(ordered) - 1)])
+    return float(low + (high - low) * (position - below))
 
 
 def _mean(values: list[float]) -> float:

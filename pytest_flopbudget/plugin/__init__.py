@@ -41,7 +41,7 @@ MARKER_HELP = (
 @pytest.fixture
 def flop_budget(request: pytest.FixtureRequest) -> FlopBudgetFixture:
     """Profile models explicitly and see the resolved budget (`flop_budget.budget`)."""
-    return FlopBudgetFixture(request.node.stash[BUDGET_KEY], request.config)
+    return FlopBudgetFixture(request.node.stash[BUDGET_KEY], request.node)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

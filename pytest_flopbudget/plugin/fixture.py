@@ -43,9 +43,9 @@ class FlopBudgetFixture:
     counting).
     """
 
-    def __init__(self, state: TestBudget, config: pytest.Config | None = None) -> None:
+    def __init__(self, state: TestBudget, node: pytest.Item | None = None) -> None:
         self._state = state
-        self._config = config  # for profile_each's progress bar on pytest's terminal
+        self._node = node  # the test: for profile_each's progress bar on pytest's terminal
 
     @property
     def budget(self) -> Budget:
@@ -89,7 +89,7 @@ class FlopBudgetFixture:
             count=self._state.count,
             strict=strict,
             formulas=formulas,
-            progress=terminal_progress(self._config) if self._config is not None else False,
+            progress=terminal_progress(self._node) if self._node is not None else False,
         )
         self._state.distributions.append(result)
         return result

@@ -13,9 +13,11 @@ from pytest_flopbudget.engine.distribution import Progress, progress_text
 __all__ = ["terminal_progress"]
 
 
-def terminal_progress(config: pytest.Config) -> Progress | bool:
+def terminal_progress(node: pytest.Item) -> Progress | bool:
     """A `Progress` drawing on pytest's terminal when it is one, else False (no bar): not on an
-    xdist worker, not with ``-q -q`` or when the output is a file."""
+    xdist worker, not with ``-qq`` or when the output is a file. The bar has a line of its own,
+    redrawn in place; when it ends, the test's line starts again after it."""
+    config = node.config
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     capture = config.pluginmanager.get_plugin("capturemanager")
     if (
@@ -25,19 +27,22 @@ def terminal_progress(config: pytest.Config) -> Progress | bool:
         or not reporter.isatty()
     ):
         return False
-
     started = False
 
     def show(done: int, total: int | None, elapsed: float, finished: bool) -> None:
         nonlocal started
         suspended = capture.global_and_fixture_disabled() if capture else contextlib.nullcontext()
         with suspended:
-            if not started:  # the bar gets a line of its own, redrawn in place
+            if not started:
                 reporter.ensure_newline()
                 started = True
-            reporter.rewrite(progress_text(done, total, elapsed), erase=True)
-            # the next result starts a new line with its file's name, as after live logging
-            reporter.currentfspath = -2
+            reporter.rewrite(progress_text(done, total, elapsed))
+            if finished:  # what pytest writes next starts a new line
+                if reporter.verbosity <= 0:  # the result letter follows its file's name again
+                    reporter.currentfspath = None
+                    reporter.write_fspath_result(node.nodeid, "")
+                else:  # the result line repeats its test's id
+                    reporter.currentfspath = -2
             reporter.flush()
 
     return show

@@ -213,3 +213,17 @@ def test_a_phase_name_must_be_a_non_empty_string():
 def test_the_fixture_and_the_package_export_the_same_phase():
     assert pytest_flopbudget.phase is phase
     assert FlopBudgetFixture(None).phase is phase  # type: ignore[arg-type]
+
+
+def test_the_markers_count_holds_the_module_work_of_a_phase_forward_and_backward():
+    """The marker counts with only_modules: a phase holds the work its modules ran, the
+    backward included, and not plain tensor ops outside modules."""
+    model, x = mlp(), torch.randn(4, IN)
+    with counting(only_modules=True) as whole, counting(model) as everything:
+        with phase("forward"):
+            loss = model(x).sum()  # the sum (1 per element summed) runs outside modules
+        with phase("backward"):
+            loss.backward()
+    assert whole.profile.phases["forward"].flops == mlp_flops(4)
+    assert everything.profile.phases["forward"].flops == mlp_flops(4) + 4 * OUT  # + the sum
+    assert whole.profile.phases["backward"].flops == whole.profile.backward_flops > 0

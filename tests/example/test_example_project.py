@@ -28,6 +28,9 @@ def test_example_project_passes_and_prints_the_summary():
         "tests/test_transformer.py::test_batch_of_two_sequences",
         "tests/test_pruned.py::test_pruned_inference",
         "tests/test_custom_op.py::test_forward",  # priced by the formula in its conftest.py
+        "tests/test_early_exit.py::test_cost_across_the_dataset",  # profile_each over 20 inputs
+        "tests/test_early_exit.py::test_mean_cost",  # statistic="mean"
+        "tests/test_early_exit.py::test_p95_cost",  # statistic="p95"
     ):
         assert nodeid in run.stdout
     assert "over" not in run.stdout.split("flop budget", 1)[1]
