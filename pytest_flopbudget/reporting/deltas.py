@@ -242,7 +242,8 @@ class PhaseChange:
         if self.before is None or self.after is None:
             entries, flops = self.after or self.before or (0, 0)
             kind = "new" if self.before is None else "gone"
-            return f"{kind} phase {self.name}: {human(flops, 'FLOPs')} over {entries} entries"
+            over = "1 entry" if entries == 1 else f"{entries} entries"
+            return f"{kind} phase {self.name}: {human(flops, 'FLOPs')} over {over}"
         (old_entries, old), (new_entries, new) = self.before, self.after
         grown = f" ({format_delta(new / old - 1)})" if old else ""
         text = f"phase {self.name}: {human(old)} → {human(new, 'FLOPs')}{grown}"

@@ -290,7 +290,7 @@ def test_phase_changes_list_grown_new_and_gone_phases_the_largest_first():
     changes = phase_changes(before, after)
     assert [c.text() for c in changes] == [
         "phase decode: 300 → 500 FLOPs (+66.7%), 3 → 4 entries",  # +200
-        "new phase verify: 80 FLOPs over 1 entries",  # +80
+        "new phase verify: 80 FLOPs over 1 entry",  # +80
         "gone phase draft: 50 FLOPs over 2 entries",  # -50
     ]
     why = WhyItChanged("the baseline", ModuleChanges(), changes)  # no module changed
