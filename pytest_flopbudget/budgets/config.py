@@ -11,6 +11,7 @@ settings::
     update_headroom = "10%"    # added to measured values by --flop-budget-update
     strict = false             # fail a budgeted test that ran ops with no cost formula
     max_gflops = 100           # default limits (any budget key) for every budgeted test
+    statistic = "mean"         # what a distribution over inputs is checked on (or p50, p95, max)
     hardware = "h100"          # the device of latency estimates; or the table below, not both
 
     [tool.flopbudget.tests."tests/test_models.py::test_resnet"]
@@ -21,6 +22,10 @@ settings::
     [tool.flopbudget.tests."tests/test_models.py::test_resnet".modules."layer4"]
     max_gflops = 1.5           # a module budget: FLOP, MAC and params keys
 
+    [tool.flopbudget.tests."tests/test_lm.py::test_generate".phases."decode"]
+    max_mflops = 5             # a phase budget: FLOP, MAC and bytes-moved keys, and
+    statistic = "max"          # "max" (each entry; the default), "mean" or "total"
+
     [tool.flopbudget.hardware]  # instead of hardware = "NAME" above
     default = "myboard"        # the default device (a built-in or one of these profiles)
 
@@ -30,8 +35,9 @@ settings::
     launch_us = 4
 
 A ``tests`` entry is a node id or a glob (``*`` and ``?``); it may hold budget keys, a
-``tolerance``, ``strict`` (``true`` or ``false``) and ``modules`` tables (exact and glob entries
-alike; there are no top-level module defaults) and ``hardware`` (a device name). An empty entry
+``tolerance``, ``strict`` (``true`` or ``false``), ``modules`` and ``phases`` tables (exact and
+glob entries alike; there are no top-level module or phase defaults), ``hardware`` (a device
+name) and ``statistic``. An empty entry
 budgets its tests with the defaults alone. Percentages are strings such as ``"5%"`` or plain
 numbers of percent (``5``).
 
