@@ -178,7 +178,7 @@ class FlopBudgetSession:
         reason."""
         from dataclasses import replace
 
-        distributions = list(getattr(state, "distributions", ()))
+        distributions = [d for d in state.distributions if d.count]
         inputs = {id(p) for d in distributions for p in d.profiles}
         recorded = [p for p in state.recorded if id(p) not in inputs]
         profiles = recorded or ([] if distributions else [whole_call])
