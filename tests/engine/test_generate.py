@@ -158,3 +158,37 @@ def test_hooks_and_phases_are_gone_after_a_generate_that_raised():
 def test_a_model_without_generate_is_a_clear_error():
     with pytest.raises(TypeError, match="generate"):
         profile_generate(nn.Linear(2, 2), torch.randn(1, 2))
+
+
+# ---- a GPT-2 from Hugging Face transformers ----------------------------------------------------
+
+GPT2_LAYERS, GPT2_DIM, GPT2_HEADS, GPT2_VOCAB = 2, 64, 4, 100
+
+
+def gpt2_macs(new: int, seen: int) -> int:
+    """One forward of `new` tokens over `seen` positions: the Q/K/V, output and MLP (4·d)
+    projections, Q·Kᵀ and A·V, then the LM head on the last position only (generate() asks
+    for the logits it samples from: `logits_to_keep=1`)."""
+    projections = 3 * GPT2_DIM**2 + GPT2_DIM**2 + 2 * 4 * GPT2_DIM**2
+    scores = 2 * new * seen * GPT2_DIM  # over all heads
+    return GPT2_LAYERS * (new * projections + scores) + GPT2_DIM * GPT2_VOCAB
+
+
+def test_a_hugging_face_gpt2_generate_is_split_per_token():
+    transformers = pytest.importorskip("transformers")
+    config = transformers.GPT2Config(
+        n_layer=GPT2_LAYERS,
+        n_embd=GPT2_DIM,
+        n_head=GPT2_HEADS,
+        vocab_size=GPT2_VOCAB,
+        n_positions=32,
+        bos_token_id=0,
+        eos_token_id=0,
+    )
+    model = transformers.GPT2LMHeadModel(config).eval()
+    ids = torch.arange(1, P + 1).reshape(1, P)
+    result = profile_generate(model, ids, max_new_tokens=N, do_sample=False, min_new_tokens=N)
+    prefill, decode = result.phases["prefill"], result.phases["decode"]
+    assert prefill.macs == gpt2_macs(P, P)
+    assert [entry.macs for entry in decode.per_entry] == [gpt2_macs(1, P + t) for t in range(1, N)]
+    assert result.kv_cache_bytes == GPT2_LAYERS * 2 * (P + N - 1) * GPT2_DIM * 4
