@@ -55,3 +55,11 @@ def test_meta_counts_what_cpu_counts(model: TinyDecoderLM, prompt: torch.Tensor)
             e.flops for e in cpu.phases[name].per_entry
         ]
     assert meta.kv_cache_bytes == cpu.kv_cache_bytes
+
+
+# A budget per decoded token: each decode entry (statistic "max", the default for a phase) must
+# stay under 1.3 MFLOPs; the costliest, the 16th token over 47 positions, is 1.11 MFLOPs.
+@pytest.mark.flop_budget(max_mflops=60, phases={"decode": {"max_mflops": 1.3}})
+def test_cost_per_decoded_token(model: TinyDecoderLM, prompt: torch.Tensor) -> None:
+    tokens = profile_generate(model, prompt, max_new_tokens=NEW)
+    assert tokens.phases["decode"].max.flops < 1.3e6
