@@ -10,7 +10,9 @@ from torch import nn
 
 import pytest_flopbudget
 from pytest_flopbudget import PhaseStats, Totals, UncountedOpsError, counting, phase, profile
+from pytest_flopbudget.engine.counter import Counter
 from pytest_flopbudget.engine.profile import OTHER_THREAD, phase_on_another_thread
+from pytest_flopbudget.engine.registry import current
 from pytest_flopbudget.plugin.fixture import FlopBudgetFixture
 from tests.support import linear_bytes, linear_flops, linear_macs
 
@@ -227,3 +229,27 @@ def test_the_markers_count_holds_the_module_work_of_a_phase_forward_and_backward
     assert whole.profile.phases["forward"].flops == mlp_flops(4)
     assert everything.profile.phases["forward"].flops == mlp_flops(4) + 4 * OUT  # + the sum
     assert whole.profile.phases["backward"].flops == whole.profile.backward_flops > 0
+
+
+def test_ops_held_for_a_module_cost_hook_keep_the_phase_they_ran_in():
+    """With a module-cost hook, a module's ops are held until it returns, and added then (the
+    hook declined: None): after the phase inside it has closed."""
+
+    class Tagged(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.body, self.head = mlp(), nn.Linear(OUT, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            with phase("body"):
+                y = self.body(x)
+            return self.head(y)
+
+    model, x = Tagged(), torch.randn(4, IN)
+    registry, _ = current()
+    counter = Counter([model], "all", False, registry=registry, module_cost=lambda **_: None)
+    with torch.no_grad(), counter:
+        model(x)
+    result = counter.result("Tagged")
+    assert result.phases["body"].flops == mlp_flops(4)
+    assert result.flops == mlp_flops(4) + linear_flops(4, OUT, 2)
