@@ -13,7 +13,7 @@ from pytest_flopbudget.text import format_delta, prefix
 if TYPE_CHECKING:
     from pytest_flopbudget.budgets.phases import PhaseBudget
 
-__all__ = ["Budget", "Violation", "check", "format_pair"]
+__all__ = ["Budget", "Violation", "check", "exceeded_text", "format_pair"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,14 @@ def format_pair(quantity: str, measured: int, limit: int) -> tuple[str, str]:
         return f"{n}{unit}" if scale == 1 else f"{n / scale:.{row.digits}f}{unit}"
 
     return fmt(measured), fmt(limit)
+
+
+def exceeded_text(quantity: str, measured: int, limit: int) -> str:
+    """``3.40 GFLOPs > 3.00 GFLOPs (+13.3%)``; a count without a unit is named (``params 120 >
+    100 (+20.0%)``): the part every violation line shares."""
+    shown, limit_shown = format_pair(quantity, measured, limit)
+    label = "" if by_name[quantity].unit else f"{quantity} "
+    return f"{label}{shown} > {limit_shown} ({format_delta(measured / limit - 1)})"
 
 
 @dataclass(frozen=True)

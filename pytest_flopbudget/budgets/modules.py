@@ -26,12 +26,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pytest_flopbudget.budgets.check import Budget, check, format_pair
+from pytest_flopbudget.budgets.check import Budget, check, exceeded_text
 from pytest_flopbudget.budgets.quantities import (
     LIMIT_KEYS,
     MODULE_LIMIT_KEYS,
     MODULE_QUANTITIES,
-    by_name,
     combine,
 )
 from pytest_flopbudget.budgets.values import (
@@ -41,7 +40,6 @@ from pytest_flopbudget.budgets.values import (
     parse_limits,
     statistic_of,
 )
-from pytest_flopbudget.text import format_delta
 
 if TYPE_CHECKING:
     from pytest_flopbudget.engine.profile import ModuleStats, Profile
@@ -125,11 +123,8 @@ class ModuleViolation:
 
     def message(self) -> str:
         """``module backbone: 3.40 GFLOPs > 3.00 GFLOPs (+13.3%)``."""
-        measured, limit = format_pair(self.quantity, self.measured, self.limit.value)
-        # a count without a unit is named: "params 120 > 100"; FLOPs and MACs say it themselves
-        label = "" if by_name[self.quantity].unit else f"{self.quantity} "
-        overshoot = format_delta(self.measured / self.limit.value - 1)
-        return f"module {self.module}: {label}{measured} > {limit} ({overshoot})"
+        text = exceeded_text(self.quantity, self.measured, self.limit.value)
+        return f"module {self.module}: {text}"
 
 
 @dataclass(frozen=True)

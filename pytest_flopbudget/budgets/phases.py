@@ -22,15 +22,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pytest_flopbudget.budgets.check import Budget, check, format_pair
+from pytest_flopbudget.budgets.check import Budget, check, exceeded_text
 from pytest_flopbudget.budgets.quantities import (
     LIMIT_KEYS,
     PHASE_LIMIT_KEYS,
     PHASE_QUANTITIES,
-    by_name,
 )
 from pytest_flopbudget.budgets.values import BudgetError, Limit, parse_limits, parse_statistic
-from pytest_flopbudget.text import format_delta, suggest
+from pytest_flopbudget.text import suggest
 
 __all__ = [
     "PHASE_STATISTICS",
@@ -154,11 +153,9 @@ class PhaseViolation:
 
     def message(self) -> str:
         """``decode (max per entry): 5.30 MFLOPs > 5.00 MFLOPs (+6.0%)``."""
-        measured, limit = format_pair(self.quantity, self.measured, self.limit.value)
-        label = "" if by_name[self.quantity].unit else f"{self.quantity} "
         how = _LABELS.get(self.statistic, f"total over {self.entries} entries")
-        overshoot = format_delta(self.measured / self.limit.value - 1)
-        return f"{self.phase} ({how}): {label}{measured} > {limit} ({overshoot})"
+        text = exceeded_text(self.quantity, self.measured, self.limit.value)
+        return f"{self.phase} ({how}): {text}"
 
 
 @dataclass(frozen=True)
