@@ -9,7 +9,13 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from pytest_flopbudget.budgets.quantities import TABLE, Quantity, scaled
-from pytest_flopbudget.budgets.verdict import STATUSES, TestRow, status, status_label
+from pytest_flopbudget.budgets.verdict import (
+    DISTRIBUTION_STATISTICS,
+    STATUSES,
+    TestRow,
+    status,
+    status_label,
+)
 from pytest_flopbudget.engine.profile import flop_per_byte, intensity, module_label, op_table
 from pytest_flopbudget.reporting.deltas import WhyItChanged
 from pytest_flopbudget.text import (
@@ -337,8 +343,45 @@ def detail_lines(row: TestRow, depth: int) -> list[str]:
     walk(None, 0)
     if len(table) > 1:
         lines += columns(table)
+    if row.phases:
+        lines += ["", *_phase_table(row)]
+    if row.distribution:
+        lines += ["", *_distribution_table(row)]
     if row.ops:
         lines += ["", *op_table(row.ops, row.flops)]
     if row.uncounted:
         lines += ["", f"uncounted ops (counted as 0 FLOPs): {times_listed(row.uncounted)}"]
     return lines
+
+
+def _phase_table(row: TestRow) -> list[str]:
+    """Each phase the test entered: its entries, FLOPs in all, per entry (mean, max) and last."""
+    header = ("phase", "entries", "FLOPs", "mean/entry", "max/entry", "last", "share")
+    return columns(
+        [header]
+        + [
+            (
+                name,
+                str(phase["entries"]),
+                human(phase["total"]["flops"]),
+                human(phase["mean"]["flops"]),
+                human(phase["max"]["flops"]),
+                human(phase["last"]["flops"]),
+                share(phase["total"]["flops"], row.flops),
+            )
+            for name, phase in row.phases.items()
+        ]
+    )
+
+
+def _distribution_table(row: TestRow) -> list[str]:
+    """The statistics of the FLOPs, MACs and params over the inputs of a profile_each."""
+    summary = row.distribution
+    names = [name for name in DISTRIBUTION_STATISTICS if summary.get(name)]
+    gated = f", gated on {row.statistic}" if row.statistic else ""
+    title = f"over {summary['count']} inputs{gated}:"
+    table = [("", *names)] + [
+        (quantity, *(human(summary[name].get(quantity)) for name in names))
+        for quantity in ("flops", "macs", "params")
+    ]
+    return [title, *columns(table)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 import pytest
@@ -250,3 +251,51 @@ def test_flop_report_depth_limits_the_module_tree(pytester, depth, shown):
     assert [row[0] for row in tables["module"]] == shown
     # the op table is never cut
     assert [row[0] for row in tables["op"]] == ["aten.addmm", "aten.logcumsumexp"]
+
+
+def test_flop_report_shows_the_phases_a_test_entered(pytester):
+    write_tests(
+        pytester,
+        "",
+        """
+        @pytest.mark.flop_budget(max_gflops=1)
+        def test_steps(flop_budget):
+            for _ in range(2):
+                with flop_budget.phase("decode"):
+                    flop_budget.profile(nn.Linear(10, 10), x())
+        """,
+    )
+    result = pytester.runpytest("--flop-report")
+    result.assert_outcomes(passed=1)
+    section = detail_section(result, "test_x.py::test_steps")
+    header = next(i for i, line in enumerate(section) if line.startswith("phase "))
+    assert section[header].split() == [
+        *("phase", "entries", "FLOPs", "mean/entry", "max/entry", "last", "share")
+    ]
+    # two entries of one Linear(10, 10) on a (4, 10) input each
+    assert section[header + 2].split() == [
+        *("decode", "2", human(2 * FLOPS), human(FLOPS), human(FLOPS), human(FLOPS), "100.0%")
+    ]
+
+
+def test_flop_report_shows_the_distribution_of_a_profile_each(pytester):
+    write_tests(
+        pytester,
+        "",
+        """
+        @pytest.mark.flop_budget(max_gflops=1, statistic="p95")
+        def test_inputs(flop_budget):
+            samples = [torch.randn(1, 10), torch.randn(3, 10)]
+            flop_budget.profile_each(nn.Linear(10, 10), samples)
+        """,
+    )
+    result = pytester.runpytest("--flop-report")
+    result.assert_outcomes(passed=1)
+    section = detail_section(result, "test_x.py::test_inputs")
+    title = next(i for i, line in enumerate(section) if line.startswith("over 2 inputs"))
+    assert section[title] == "over 2 inputs, gated on p95:"
+    # Linear(10, 10) on b rows: 210·b FLOPs, so 210 and 630; p95 by linear interpolation
+    flops = {"mean": 420, "std": 210, "min": 210, "p50": 420, "p95": 210 + 0.95 * 420, "max": 630}
+    assert section[title + 1].split() == list(flops)
+    cells = section[title + 3].split()
+    assert cells == ["flops", *(human(math.ceil(v)) for v in flops.values())]
