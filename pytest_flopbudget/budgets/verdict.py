@@ -134,6 +134,12 @@ class TestRow:
         return self.totals.get("params") or 0
 
     @property
+    def recorded_flops(self) -> int:
+        """All the FLOPs its recordings ran: every input of a distribution together (its
+        `flops` are a statistic's). The module tree, the ops and the phases are shares of it."""
+        return sum(op[3] for op in self.ops) if self.distribution else self.flops
+
+    @property
     def failure_lines(self) -> list[str]:
         """What fails the test: one line per exceeded limit or growth, a line per module budget
         naming no recorded module or phase budget naming a phase never entered, then the strict

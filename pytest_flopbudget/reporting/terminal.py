@@ -73,7 +73,8 @@ def failure_text(row: TestRow, why: WhyItChanged | None = None) -> str:
         lines += ["", f"top modules by FLOPs ({row.count} convention{besides}):"]
         width = max(len(f"{name} ({kind})") for name, kind, _ in top)
         for name, kind, flops in top:
-            share = f"{100 * flops / row.flops:5.1f}%" if row.flops else ""
+            whole = row.recorded_flops
+            share = f"{100 * flops / whole:5.1f}%" if whole else ""
             lines.append(f"  {f'{name} ({kind})':<{width}}  {human(flops, 'FLOPs'):>12}  {share}")
     if row.uncounted and not row.strict_failure:  # the strict line names them already
         lines += ["", f"uncounted ops (counted as 0 FLOPs): {times_listed(row.uncounted)}"]
@@ -309,6 +310,12 @@ def detail_lines(row: TestRow, depth: int) -> list[str]:
         f"params {human(row.params)} ({human(row.totals.get('param_bytes'), 'B')}), "
         f"{human(row.totals.get('bytes_moved'), 'B')} moved{estimated}"
     ]
+    if row.distribution:
+        lines[0] += f" ({row.statistic} over {row.distribution['count']} inputs)"
+        lines.append(
+            f"the module tree and the ops below: the {row.distribution['count']} inputs together, "
+            f"{human(row.recorded_flops, 'FLOPs')}"
+        )
     names = {m[0] for m in row.modules}
     children: dict[str | None, list[tuple]] = defaultdict(list)
     for module in row.modules:
@@ -323,7 +330,7 @@ def detail_lines(row: TestRow, depth: int) -> list[str]:
         """One row of the table: `modules` summed (one module, or those folded into "other")."""
         calls, macs, flops, params, moved = (sum(m[i] for m in modules) for i in (2, 3, 4, 5, 6))
         cells = (label, str(calls), human(params), human(macs), human(flops), human(moved) + "B")
-        cells += (flop_per_byte(intensity(flops, moved)), share(flops, row.flops))
+        cells += (flop_per_byte(intensity(flops, moved)), share(flops, row.recorded_flops))
         if estimate:
             cells += (scaled("latency_ns", sum(m[7] or 0 for m in modules)),)
         table.append(cells)
@@ -348,7 +355,7 @@ def detail_lines(row: TestRow, depth: int) -> list[str]:
     if row.distribution:
         lines += ["", *_distribution_table(row)]
     if row.ops:
-        lines += ["", *op_table(row.ops, row.flops)]
+        lines += ["", *op_table(row.ops, row.recorded_flops)]
     if row.uncounted:
         lines += ["", f"uncounted ops (counted as 0 FLOPs): {times_listed(row.uncounted)}"]
     return lines
@@ -367,7 +374,7 @@ def _phase_table(row: TestRow) -> list[str]:
                 human(phase["mean"]["flops"]),
                 human(phase["max"]["flops"]),
                 human(phase["last"]["flops"]),
-                share(phase["total"]["flops"], row.flops),
+                share(phase["total"]["flops"], row.recorded_flops),
             )
             for name, phase in row.phases.items()
         ]

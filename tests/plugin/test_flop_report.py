@@ -299,3 +299,7 @@ def test_flop_report_shows_the_distribution_of_a_profile_each(pytester):
     assert section[title + 1].split() == list(flops)
     cells = section[title + 3].split()
     assert cells == ["flops", *(human(math.ceil(v)) for v in flops.values())]
+    # the tree and the ops are both inputs' work together (210 + 630), their shares of it
+    assert section[0].endswith(" moved (p95 over 2 inputs)")
+    assert section[1] == "the module tree and the ops below: the 2 inputs together, 840 FLOPs"
+    assert section[4].split()[-1] == "100.0%"  # the Linear, the root of the tree
