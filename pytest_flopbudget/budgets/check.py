@@ -31,6 +31,8 @@ class Budget:
     hardware: str | None = None  # the device of latency estimates, by name
     statistic: str = "mean"
     phases: Mapping[str, PhaseBudget] = field(default_factory=dict)
+    # growth over the earlier run (a fraction) past which the test warns (never fails)
+    warn_on_increase: float | None = None
 
 
 def format_pair(quantity: str, measured: int, limit: int) -> tuple[str, str]:

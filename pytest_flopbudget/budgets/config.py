@@ -8,6 +8,7 @@ settings::
     count = "all"              # counting convention: "all" or "matmul"
     tolerance = "0%"           # allowed overshoot of a limit before a test fails
     fail_on_increase = "5%"    # growth over the baseline that fails a test; off when absent
+    warn_on_increase = "2%"    # growth that warns (status warn:flops), never fails; off if absent
     update_headroom = "10%"    # added to measured values by --flop-budget-update
     strict = false             # fail a budgeted test that ran ops with no cost formula
     max_gflops = 100           # default limits (any budget key) for every budgeted test
@@ -35,11 +36,11 @@ settings::
     launch_us = 4
 
 A ``tests`` entry is a node id or a glob (``*`` and ``?``); it may hold budget keys, a
-``tolerance``, ``strict`` (``true`` or ``false``), ``modules`` and ``phases`` tables (exact and
-glob entries alike; there are no top-level module or phase defaults), ``hardware`` (a device
-name) and ``statistic``. An empty entry
-budgets its tests with the defaults alone. Percentages are strings such as ``"5%"`` or plain
-numbers of percent (``5``).
+``tolerance``, ``warn_on_increase``, ``strict`` (``true`` or ``false``), ``modules`` and
+``phases`` tables (exact and glob entries alike; there are no top-level module or phase
+defaults), ``hardware`` (a device name) and ``statistic``. An empty entry budgets its tests
+with the defaults alone. Percentages are strings such as ``"5%"`` or plain numbers of percent
+(``5``).
 
 TOML cannot hold both ``hardware = "NAME"`` and ``[tool.flopbudget.hardware.NAME]`` tables in
 ``[tool.flopbudget]``: the top-level ``hardware`` is either a device name or the table of
@@ -97,13 +98,19 @@ SETTINGS: tuple[str, ...] = (
     "count",
     "tolerance",
     "fail_on_increase",
+    "warn_on_increase",
     "update_headroom",
     "strict",
     "tests",
     "hardware",
     "statistic",
 )
-_PERCENT_SETTINGS: tuple[str, ...] = ("tolerance", "fail_on_increase", "update_headroom")
+_PERCENT_SETTINGS: tuple[str, ...] = (
+    "tolerance",
+    "fail_on_increase",
+    "warn_on_increase",
+    "update_headroom",
+)
 ENTRY_KEYS: list[str] = [
     *LIMIT_KEYS,
     "tolerance",
@@ -112,6 +119,7 @@ ENTRY_KEYS: list[str] = [
     "hardware",
     "statistic",
     "phases",
+    "warn_on_increase",
 ]
 _TABLE_KEYS = ("modules", "phases")  # entry keys whose value is a table
 _ENTRY_TABLE_KEYS: list[str] = ENTRY_KEYS  # the marker's too
@@ -139,6 +147,7 @@ class TestEntry:
     hardware: str | None = None
     statistic: str | None = None
     phases: Mapping[str, PhaseBudget] = field(default_factory=dict)
+    warn_on_increase: float | None = None
 
 
 @dataclass(frozen=True)
@@ -154,6 +163,7 @@ class Config:
     count: str = "all"
     tolerance: float = 0.0
     fail_on_increase: float | None = None
+    warn_on_increase: float | None = None
     update_headroom: float = 0.0
     strict: bool = False
     defaults: Mapping[str, Limit] = field(default_factory=dict)
@@ -267,6 +277,9 @@ def _entry(
         hardware = _device_name(path, name, "hardware", table["hardware"], devices)
     statistic = _statistic(path, name, table["statistic"]) if "statistic" in table else None
     phases = _phases(path, name, table["phases"]) if "phases" in table else {}
+    warn_on_increase = None
+    if "warn_on_increase" in table:
+        warn_on_increase = _percent(path, name, "warn_on_increase", table["warn_on_increase"])
     return TestEntry(
         pattern=pattern,
         limits=limits,
@@ -277,6 +290,7 @@ def _entry(
         hardware=hardware,
         statistic=statistic,
         phases=phases,
+        warn_on_increase=warn_on_increase,
     )
 
 
@@ -428,6 +442,7 @@ def load_config(path: Path | None) -> Config:
         count=_count(path, section.get("count", "all")),
         tolerance=percents.get("tolerance", 0.0),
         fail_on_increase=percents.get("fail_on_increase"),
+        warn_on_increase=percents.get("warn_on_increase"),
         update_headroom=percents.get("update_headroom", 0.0),
         strict=_strict(path, _TOP, section.get("strict", False)),
         defaults=_limits(path, _TOP, {k: v for k, v in section.items() if k in LIMIT_KEYS}),

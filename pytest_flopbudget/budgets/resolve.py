@@ -33,7 +33,15 @@ __all__ = ["MARKER_KEYS", "SETTINGS", "parse_marker", "resolve", "validate_marke
 MARKER_KEYS: list[str] = ENTRY_KEYS
 """What ``@pytest.mark.flop_budget(...)`` accepts: the budget keys, tolerance, strict, modules,
 hardware, statistic, phases."""
-SETTINGS = ("tolerance", "strict", "modules", "hardware", "statistic", "phases")
+SETTINGS = (
+    "tolerance",
+    "strict",
+    "modules",
+    "hardware",
+    "statistic",
+    "phases",
+    "warn_on_increase",
+)
 """The marker's keys that are not limits: a marker holding only these does not pin its test."""
 
 
@@ -50,6 +58,8 @@ def parse_marker(
         tolerance = parse_percent(kwargs["tolerance"], "tolerance", source)
     if "strict" in kwargs:
         parse_strict(kwargs["strict"], "strict", source)
+    if "warn_on_increase" in kwargs:
+        parse_percent(kwargs["warn_on_increase"], "warn_on_increase", source)
     if "modules" in kwargs:
         parse_module_budgets(kwargs["modules"], source)
     if "statistic" in kwargs:
@@ -87,6 +97,7 @@ def resolve(
     node_id: str,
     config: Config,
     hardware: str | None = None,
+    warn_on_increase: float | None = None,
 ) -> Budget:
     """The budget of one test: marker > exact entry > globs (longest first) > defaults.
 
@@ -95,6 +106,8 @@ def resolve(
     :class:`BudgetError`. The tolerance and strict are resolved in the same order as each limit;
     the device of latency estimates too, with `hardware` (``--flop-hardware``) between the
     entries and the top-level default. A latency limit with no device is a BudgetError.
+    ``warn_on_increase`` likewise, with `warn_on_increase` (``--flop-warn-on-increase``, a
+    fraction) between the entries and the top-level setting.
     """
     marker_kwargs = marker_kwargs or {}
     marker_limits, marker_tolerance = parse_marker(marker_kwargs, f"marker on {node_id}")
@@ -109,6 +122,13 @@ def resolve(
     strict = next(s for s in stricts if s is not None)
     statistics = [marker_kwargs.get("statistic"), *(e.statistic for e in entries), config.statistic]
     statistic = next(s for s in statistics if s is not None)
+    warn = marker_kwargs.get("warn_on_increase")
+    warns = [
+        None if warn is None else parse_percent(warn, "warn_on_increase", f"marker on {node_id}"),
+        *(e.warn_on_increase for e in entries),
+        warn_on_increase,
+        config.warn_on_increase,
+    ]
     ordered = {q: limits[q] for q in QUANTITIES if q in limits}
     modules = _module_layers(marker_kwargs, node_id, entries)
     devices = [
@@ -139,6 +159,7 @@ def resolve(
         hardware=device,
         statistic=statistic,
         phases=_phase_layers(marker_kwargs, node_id, entries),
+        warn_on_increase=next((w for w in warns if w is not None), None),
     )
 
 

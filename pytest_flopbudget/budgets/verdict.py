@@ -47,6 +47,7 @@ __all__ = [
 # exceeded; error: a module budget names no recorded module, or a phase budget a phase never
 # entered; grew: within its limits but grown
 # past --flop-fail-on-increase; uncounted: failed under strict for ops with no cost formula;
+# warn: within its limits and fail_on_increase but grown past warn_on_increase (never fails);
 # updated: --flop-budget-update rewrote its entry (updated:new, added one); no-module-work:
 # nothing ran inside a module, so nothing was measured; new: not in the baseline or last run.
 # status_label() adds what: over:flops, over:params+module, grew:flops, updated:new, ...
@@ -56,6 +57,7 @@ STATUSES = (
     "error",
     "grew",
     "uncounted",
+    "warn",
     "updated",
     "no-module-work",
     "new",
@@ -105,6 +107,10 @@ class TestRow:
     # the exceeded quantities in the table's order, then "module" (a module budget); the grown
     exceeded: list[str] = field(default_factory=list)
     grown: list[str] = field(default_factory=list)
+    # the quantities grown past warn_on_increase but not past fail_on_increase, and a line each
+    # (``FLOPs grew +3.0% over the last run: … (warns past +2.0%)``): they never fail the test
+    warned: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     # {module: {"limits": {quantity: int}, "sources": {...}, "measured": {...} | None}}
     module_budgets: dict[str, dict[str, Any]] = field(default_factory=dict)
     module_errors: list[str] = field(default_factory=list)  # budgets naming no recorded module
@@ -284,16 +290,22 @@ def _grown(
 
 
 def _growth_message(
-    quantity: str, now: int | None, before: int | None, allowed: float, against: str
+    quantity: str,
+    now: int | None,
+    before: int | None,
+    allowed: float,
+    against: str,
+    limit: str = "allowed",
 ) -> str:
-    """``FLOPs grew +20.0% over the last run: 1.00K FLOPs → 1.20K FLOPs (allowed +5.0%)``."""
+    """``FLOPs grew +20.0% over the last run: 1.00K FLOPs → 1.20K FLOPs (allowed +5.0%)``;
+    `limit` names the threshold (``warns past`` for warn_on_increase)."""
     over = "last run" if against == "last" else against
     unit = by_name[quantity].unit
     label = unit or quantity  # "FLOPs grew", "params grew"
     grown = relative_change(now, before)
     return (
         f"{label} grew {format_delta(grown)} over the {over}: "
-        f"{human(before, unit)} → {human(now, unit)} (allowed {format_delta(allowed)})"
+        f"{human(before, unit)} → {human(now, unit)} ({limit} {format_delta(allowed)})"
     )
 
 
@@ -367,6 +379,17 @@ def verdict(
             _growth_message(q, values.get(q), before.get(q), fail_on_increase, against)
             for q in grown
         ]
+    warned, warning_lines = [], []
+    if budget.warn_on_increase is not None:
+        warned = [q for q in _grown(values, previous, budget.warn_on_increase) if q not in grown]
+        before = previous or {}
+        warning_lines = [
+            prefix
+            + _growth_message(
+                q, values.get(q), before.get(q), budget.warn_on_increase, against, "warns past"
+            )
+            for q in warned
+        ]
     modules = sorted(
         (m for p in profiles for m in p.top_modules(TOP_MODULES)), key=lambda m: -m.flops
     )[:TOP_MODULES]
@@ -403,6 +426,8 @@ def verdict(
         + (["module"] if module_check.violations else [])
         + (["phase"] if phase_check.violations else []),
         grown=grown,
+        warned=warned,
+        warnings=warning_lines,
         module_budgets=dict(module_check.results),
         module_errors=list(module_check.errors),
         hardware=budget.hardware or "",
@@ -438,6 +463,8 @@ def status(row: TestRow, previous: Mapping[str, Any] | None) -> str:
         return "grew"
     if row.strict_failure:
         return "uncounted"
+    if row.warned:
+        return "warn"
     if not row.ran_torch_work:
         return "no-module-work"
     if previous is None:
@@ -448,7 +475,8 @@ def status(row: TestRow, previous: Mapping[str, Any] | None) -> str:
 def status_label(row: TestRow, previous: Mapping[str, Any] | None) -> str:
     """The status as shown and exported: the kind, and for a failure what failed it:
     ``over:flops``, ``over:params+module`` (every exceeded quantity, in the table's order, then
-    ``module``, ``phase``), ``grew:flops+params``, ``error:module`` (``error:phase``); and
+    ``module``, ``phase``), ``grew:flops+params``, ``warn:flops`` (grown past
+    warn_on_increase: it never fails), ``error:module`` (``error:phase``); and
     ``updated:new`` for a test the
     update gave a new entry. ``label.split(":")[0]`` is the kind."""
     kind = status(row, previous)
@@ -456,6 +484,8 @@ def status_label(row: TestRow, previous: Mapping[str, Any] | None) -> str:
         return "over:" + "+".join(row.exceeded)
     if kind == "grew" and row.grown:
         return "grew:" + "+".join(row.grown)
+    if kind == "warn":
+        return "warn:" + "+".join(row.warned)
     if kind == "error":
         return "error:module" if row.module_errors else "error:phase"
     if kind == "updated" and row.update == "new":

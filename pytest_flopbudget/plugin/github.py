@@ -1,10 +1,11 @@
-"""GitHub Actions workflow commands: an error annotation on a failing test's file and line."""
+"""GitHub Actions workflow commands: an error annotation on a failing test's file and line, a
+warning annotation on a test grown past warn_on_increase."""
 
 from __future__ import annotations
 
 from pytest_flopbudget.budgets.verdict import TestRow
 
-__all__ = ["github_error"]
+__all__ = ["github_error", "github_warning"]
 
 
 def _escape_data(text: str) -> str:
@@ -17,10 +18,18 @@ def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
-def github_error(row: TestRow) -> str:
-    """``::error file=…,line=…,title=…::message`` for a test that failed its budget."""
+def _annotation(command: str, row: TestRow, lines: list[str]) -> str:
     path, _, line = row.location.rpartition(":")
     properties = {"file": path, "line": line, "title": f"FLOP budget ({row.nodeid})"}
     listed = ",".join(f"{key}={_escape_property(value)}" for key, value in properties.items())
-    message = "\n".join(row.failure_lines)
-    return f"::error {listed}::{_escape_data(message)}"
+    return f"::{command} {listed}::{_escape_data(chr(10).join(lines))}"
+
+
+def github_error(row: TestRow) -> str:
+    """``::error file=…,line=…,title=…::message`` for a test that failed its budget."""
+    return _annotation("error", row, row.failure_lines)
+
+
+def github_warning(row: TestRow) -> str:
+    """``::warning file=…,line=…,title=…::message`` for a test grown past warn_on_increase."""
+    return _annotation("warning", row, row.warnings)

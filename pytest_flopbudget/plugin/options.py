@@ -54,6 +54,14 @@ def add_options(parser: pytest.Parser) -> None:
         "the baseline (or the last run); overrides fail_on_increase in pyproject.toml",
     )
     group.addoption(
+        "--flop-warn-on-increase",
+        metavar="PCT",
+        help="warn (status warn:flops, never a failure) for a budgeted test whose FLOPs or "
+        "params grew by more than PCT over the baseline (or the last run) but within "
+        "fail_on_increase and its limits; overrides warn_on_increase at the top level of "
+        "pyproject.toml (a marker or tests entry setting it wins)",
+    )
+    group.addoption(
         "--flop-budget-update",
         action="store_true",
         default=False,
@@ -104,6 +112,7 @@ class Options:
     report_files: list[tuple[str, Path]] = field(default_factory=list)
     depth: int = 2
     fail_on_increase: float | None = None  # None: the command line does not set it
+    warn_on_increase: float | None = None  # likewise
     baseline: str = ""
     hardware: str | None = None  # --flop-hardware: the run's device, checked by the session
 
@@ -118,13 +127,8 @@ def read_options(config: pytest.Config) -> Options:
     if not hasattr(config, "workerinput"):
         for _, path in files:
             _check_report_path(report_path(config, path))
-    fail_on_increase = None
-    option = config.getoption("flop_fail_on_increase")
-    if option is not None:
-        try:
-            fail_on_increase = parse_percent(option, "--flop-fail-on-increase", "the command line")
-        except BudgetError as error:
-            raise pytest.UsageError(str(error)) from None
+    fail_on_increase = _percent_option(config, "--flop-fail-on-increase")
+    warn_on_increase = _percent_option(config, "--flop-warn-on-increase")
     baseline = config.getoption("flop_baseline")
     if baseline is not None and not baseline.strip():  # --flop-baseline="$BASE", BASE unset
         raise pytest.UsageError(
@@ -142,9 +146,22 @@ def read_options(config: pytest.Config) -> Options:
         report_files=files,
         depth=config.getoption("flop_report_depth"),
         fail_on_increase=fail_on_increase,
+        warn_on_increase=warn_on_increase,
         baseline=baseline or "",
         hardware=config.getoption("flop_hardware"),
     )
+
+
+def _percent_option(config: pytest.Config, name: str) -> float | None:
+    """A percentage option's value as a fraction (None when not given); a bad one is a usage
+    error."""
+    option = config.getoption(name.lstrip("-").replace("-", "_"))
+    if option is None:
+        return None
+    try:
+        return parse_percent(option, name, "the command line")
+    except BudgetError as error:
+        raise pytest.UsageError(str(error)) from None
 
 
 def report_path(config: pytest.Config, path: Path) -> Path:

@@ -232,11 +232,14 @@ def terminal_summary(session: Session, terminalreporter: Any) -> None:
     detailed reports, the messages of the session's end, then its errors."""
     rows = rows_of(session)
     if os.environ.get("GITHUB_ACTIONS") == "true":
-        from pytest_flopbudget.plugin.github import github_error
+        from pytest_flopbudget.budgets.verdict import status
+        from pytest_flopbudget.plugin.github import github_error, github_warning
 
         for row in rows:
             if not row.failed and (row.violations or row.strict_failure or row.module_errors):
                 terminalreporter.write_line(github_error(row))
+            elif status(row, session.earlier.previous.get(row.nodeid)) == "warn":
+                terminalreporter.write_line(github_warning(row))
     verbosity = terminalreporter.verbosity
     if verbosity > -2 and (rows or session.messages):
         _write_summary(session, terminalreporter, rows, verbosity)

@@ -93,7 +93,13 @@ class FlopBudgetSession:
             try:
                 if marker is not None:
                     validate_marker(kwargs, marker.args, item.nodeid)
-                budget = resolve(kwargs, item.nodeid, self.settings, self.options.hardware)
+                budget = resolve(
+                    kwargs,
+                    item.nodeid,
+                    self.settings,
+                    self.options.hardware,
+                    self.options.warn_on_increase,
+                )
             except BudgetError as error:
                 raise pytest.UsageError(str(error)) from None
             pinned = any(key not in SETTINGS for key in kwargs)

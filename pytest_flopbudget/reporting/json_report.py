@@ -16,9 +16,10 @@ JSON schema, version 2 (`"schema": "pytest-flopbudget/report"`; version 1 baseli
         "outcome": "passed" | "failed",                   # the test's call phase (none
                                                           # for a skipped or xfailed test)
         "status": "ok" | "over:flops" | "grew:params" | ... ,  # report.status_label():
-                  # the kind (failed, over, error, grew, uncounted, no-module-work, new,
-                  # ok), then for a failure ":" and what failed it (over:flops+params,
-                  # over:module, grew:flops, error:module); the same string as the terminal
+                  # the kind (failed, over, error, grew, uncounted, warn, updated,
+                  # no-module-work, new, ok), then for a failure ":" and what failed it
+                  # (over:flops+params, over:module, grew:flops, error:module; warn:flops for
+                  # growth past warn_on_increase); the same string as the terminal
                   # summary; compare the kind with status.split(":")[0]
         "totals": {"flops": int, "macs": int, "params": int, "nonzero_params": int | null,
                    "sparse_flops": int | null, "param_bytes": int, "bytes_moved": int,
@@ -26,6 +27,7 @@ JSON schema, version 2 (`"schema": "pytest-flopbudget/report"`; version 1 baseli
         "hardware": "h100" | null,                        # the device of the estimate
         "budget": {"flops": int, "params": int, ...},    # resolved limits, base units
         "violations": [str, ...],                         # the failure lines (strict's too)
+        "warnings": [str, ...],                           # growth past warn_on_increase
         "previous": {"flops": int, "params": int, ...} | null,   # last run or baseline
         "delta": {"budget": float | null, "flops": float | null, "params": float | null},
         "top_modules": [{"name": str, "type": str, "flops": int}, ...],
@@ -172,6 +174,7 @@ def _test_entry(row: TestRow, outcome: str, previous: Mapping[str, Any] | None) 
         "hardware": row.hardware or None,
         "budget": dict(row.limits),
         "violations": list(row.failure_lines),
+        "warnings": list(row.warnings),
         "previous": dict(previous) if previous is not None else None,
         "delta": {
             "budget": relative_change(row.flops, row.limits.get("flops")),

@@ -41,6 +41,7 @@ MARKS = {
     "over": "🔴 over",
     "grew": "🟠 grew",
     "uncounted": "🟣 uncounted",
+    "warn": "⚠️ warn",
     "updated": "✏️ updated",
     "no-module-work": "⚪ no module work",
     "new": "🆕 new",
@@ -67,13 +68,17 @@ def _base(row_status: str) -> str:
 def verdict(statuses: Sequence[str], threshold: float | None) -> str:
     """``❌ 3 budgeted tests failed: 1 over budget, 2 grew past +5.0%`` or
     ``✅ 12 budgeted tests within budget``; a test that failed for its own reason is counted
-    apart (``1 failed for its own reason``)."""
+    apart (``1 failed for its own reason``); tests grown past warn_on_increase are counted after
+    (``; 1 warned``), and a run whose only news is those starts ⚠️ (``⚠️ 12 budgeted tests
+    within budget, 1 warned``)."""
     bases = [_base(s) for s in statuses]
     over, grew, uncounted, own = (bases.count(s) for s in ("over", "grew", "uncounted", "failed"))
     failed = over + grew + uncounted + own
+    warned = bases.count("warn")
     if not failed:
         n = len(bases)
-        return f"✅ {n} budgeted test{'' if n == 1 else 's'} within budget"
+        within = f"{n} budgeted test{'' if n == 1 else 's'} within budget"
+        return f"⚠️ {within}, {warned} warned" if warned else f"✅ {within}"
     past = f" past {format_delta(threshold)}" if threshold is not None else ""
     parts = [
         text
@@ -85,7 +90,12 @@ def verdict(statuses: Sequence[str], threshold: float | None) -> str:
         )
         if n
     ]
-    return f"❌ {failed} budgeted test{'' if failed == 1 else 's'} failed: " + ", ".join(parts)
+    warnings = f"; {warned} warned" if warned else ""
+    return (
+        f"❌ {failed} budgeted test{'' if failed == 1 else 's'} failed: "
+        + ", ".join(parts)
+        + warnings
+    )
 
 
 def _compared_line(

@@ -38,7 +38,7 @@ __all__ = [
 # the colour of each status in the terminal (when pytest colours its output)
 COLOURS = {
     **dict.fromkeys(("failed", "over", "error", "uncounted"), "red"),
-    "grew": "yellow",
+    **dict.fromkeys(("grew", "warn"), "yellow"),
     "updated": "cyan",
     "ok": "green",
 }
@@ -232,8 +232,8 @@ def summary_lines(
     line under the table counts those tests (`verbosity` > 0 lists their ops; `report`: the
     detailed report follows, so the line does not suggest it). With `verbosity` < 0, one line
     of counts. The status is status_label()'s, coloured by `markup` (a TerminalWriter's, which
-    colours only when pytest does): red failed, over, error and uncounted, yellow grew, cyan
-    updated, green ok. Columns are as wide as their widest cell (roomier when every whole node
+    colours only when pytest does): red failed, over, error and uncounted, yellow grew and warn,
+    cyan updated, green ok. Columns are as wide as their widest cell (roomier when every whole node
     id still fits); the rule under the header is as wide as the table.
     """
     statuses = {row.nodeid: status(row, previous.get(row.nodeid)) for row in rows}

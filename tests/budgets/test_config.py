@@ -148,6 +148,7 @@ ACCEPTED_TOP = ", ".join(
         "count",
         "tolerance",
         "fail_on_increase",
+        "warn_on_increase",
         "update_headroom",
         "strict",
         "tests",

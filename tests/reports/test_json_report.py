@@ -63,7 +63,7 @@ def test_json_report_follows_the_documented_schema_with_exact_totals(pytester):
     over, two = report["tests"]  # sorted by node id; the unbudgeted test is not there
     entry_keys = [
         *("nodeid", "location", "outcome", "status", "totals", "hardware", "budget", "violations"),
-        *("previous", "delta", "top_modules", "modules", "modules_left_out", "ops"),
+        *("warnings", "previous", "delta", "top_modules", "modules", "modules_left_out", "ops"),
         *("uncounted", "fingerprint", "module_budgets"),
         *("statistic", "distribution", "phases", "phase_budgets"),
     ]
@@ -88,6 +88,7 @@ def test_json_report_follows_the_documented_schema_with_exact_totals(pytester):
         "hardware": None,
         "budget": {"flops": 500},
         "violations": [f"FLOP budget exceeded: {FLOPS} FLOPs > 500 FLOPs ({pct(FLOPS, 500)})"],
+        "warnings": [],
         "previous": None,
         "delta": {"budget": pytest.approx(FLOPS / 500 - 1), "flops": None, "params": None},
         "top_modules": [],  # one module holding all the work says nothing
@@ -131,6 +132,7 @@ def test_json_report_follows_the_documented_schema_with_exact_totals(pytester):
         "hardware": None,
         "budget": {"flops": 10**9},
         "violations": [],
+        "warnings": [],
         "previous": None,
         "delta": {"budget": pytest.approx(2 * FLOPS / 10**9 - 1), "flops": None, "params": None},
         "top_modules": [
