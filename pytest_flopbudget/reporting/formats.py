@@ -23,7 +23,8 @@ class Run:
     """What a report of one run is made of: the rows, the test outcomes, the earlier run's
     totals (`previous`) and test entries (`details`) and how it was made (`context`), this run's
     (`now`), what it compares with (`against`: "last" or "baseline"; `compared_with`, `source`:
-    the baseline's path), the allowed growth, the gone tests, the commit and the convention."""
+    the baseline's path), the allowed growth, the gone tests, the commit and the convention;
+    `history`: the --flop-history file's entries, then this run's (empty without one)."""
 
     rows: Sequence[TestRow]
     previous: Mapping[str, Mapping[str, Any]]
@@ -38,6 +39,7 @@ class Run:
     now: Mapping[str, Any] = field(default_factory=dict)
     threshold: float | None = None
     commit: str | None = None
+    history: Sequence[Mapping] = ()
 
 
 def _json(run: Run) -> str:
@@ -67,6 +69,16 @@ def _markdown(run: Run) -> str:
     )
 
 
+def _badge(run: Run) -> str:
+    import json
+
+    from pytest_flopbudget.budgets.verdict import status
+    from pytest_flopbudget.reporting.badge import badge
+
+    kinds = [status(row, run.previous.get(row.nodeid)) for row in run.rows]
+    return json.dumps(badge(kinds), ensure_ascii=False) + "\n"
+
+
 @dataclass(frozen=True)
 class Format:
     """A report format: `render` makes a file's text from a `Run`; None for the terminal's
@@ -90,6 +102,7 @@ FORMATS: dict[str, Format] = {
             _markdown,
             appends_to_step_summary=True,
         ),
+        Format("badge", "a shields.io endpoint JSON: within budget, over, grew", _badge),
     )
 }
 

@@ -213,8 +213,8 @@ def test_bad_marker_arguments_are_a_usage_error_at_collection(pytester, argument
 @pytest.mark.parametrize("value", ["xml:foo", "markdown", "term:x"])  # "json:": test_formats
 def test_bad_flop_report_value_is_a_usage_error_naming_it(pytester, value):
     write_tests(pytester, TREE_MODELS, "def test_a():\n    pass\n")
-    assert f"--flop-report={value}: use term, json:PATH or markdown:PATH" in usage_error(
-        pytester.runpytest(f"--flop-report={value}")
+    assert f"--flop-report={value}: use term, json:PATH, markdown:PATH or badge:PATH" in (
+        usage_error(pytester.runpytest(f"--flop-report={value}"))
     )
 
 
