@@ -88,6 +88,7 @@ __all__ = [
     "budgeted_by_config",
     "entry_line",
     "find_pyproject",
+    "glob_matches",
     "load_config",
     "matching_entries",
     "misspelled_tables",
@@ -453,7 +454,8 @@ def load_config(path: Path | None) -> Config:
     )
 
 
-def _glob_matches(node_id: str, pattern: str) -> bool:
+def glob_matches(node_id: str, pattern: str) -> bool:
+    """Whether `node_id` matches `pattern`, whose ``*`` and ``?`` alone are wildcards."""
     parts = ("." if ch == "?" else ".*" if ch == "*" else re.escape(ch) for ch in pattern)
     return re.fullmatch("".join(parts), node_id, flags=re.DOTALL) is not None
 
@@ -465,7 +467,7 @@ def matching_entries(node_id: str, config: Config) -> list[TestEntry]:
     globs = [
         e
         for e in config.tests
-        if e.is_glob and e.pattern != node_id and _glob_matches(node_id, e.pattern)
+        if e.is_glob and e.pattern != node_id and glob_matches(node_id, e.pattern)
     ]
     return exact + sorted(globs, key=lambda e: -len(e.pattern))
 

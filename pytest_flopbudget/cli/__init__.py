@@ -3,6 +3,7 @@
     flopbudget MODEL --input-shape 1,3,224,224 [--input-shape ...] [--dtype float32] [--meta]
                [--count all|matmul] [--depth N] [--json | --print-budget] [--strict]
     flopbudget diff BASE.json NEW.json [--fail-on-increase PCT]   (see pytest_flopbudget.diff)
+    flopbudget history PATH [TEST]                                  (see cli.history)
     flopbudget --version
     flopbudget calibrate [--name NAME] [--device cpu|cuda]          (see cli.calibrate)
 
@@ -109,7 +110,8 @@ def _parser() -> argparse.ArgumentParser:
             "Exit status: 0 counted, 2 usage error or bad input, 1 internal error, "
             "3 (with --strict) counted but some ops have no cost formula. "
             "To compare two JSON reports: flopbudget diff BASE.json NEW.json "
-            "[--fail-on-increase PCT]. To measure this machine for latency estimates: "
+            "[--fail-on-increase PCT]. To print the trend of a --flop-history file: "
+            "flopbudget history PATH [TEST]. To measure this machine for latency estimates: "
             "flopbudget calibrate [--name NAME]."
         ),
     )
@@ -207,6 +209,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from pytest_flopbudget.cli.diff import main as diff_main
 
         return diff_main(arguments[1:])
+    if arguments[:1] == ["history"]:  # likewise a MODEL file named history: ./history
+        from pytest_flopbudget.cli.history import main as history_main
+
+        return history_main(arguments[1:])
     if arguments[:1] == ["calibrate"]:  # likewise a MODEL file named calibrate: ./calibrate
         from pytest_flopbudget.cli.calibrate import main as calibrate_main
 

@@ -41,6 +41,13 @@ def add_options(parser: pytest.Parser) -> None:
         "instead of the last run",
     )
     group.addoption(
+        "--flop-history",
+        metavar="PATH",
+        help="append one JSON line per run to PATH (commit, date, versions, each budgeted "
+        "test's totals); the HTML report draws each test's FLOPs over it, `flopbudget history "
+        "PATH` prints the trend",
+    )
+    group.addoption(
         "--flop-hardware",
         metavar="NAME",
         help="estimate each budgeted test's latency on the device NAME (built-in: h100, a100, "
@@ -115,6 +122,7 @@ class Options:
     warn_on_increase: float | None = None  # likewise
     baseline: str = ""
     hardware: str | None = None  # --flop-hardware: the run's device, checked by the session
+    history: Path | None = None  # --flop-history, relative to where pytest was invoked
 
 
 def read_options(config: pytest.Config) -> Options:
@@ -135,6 +143,17 @@ def read_options(config: pytest.Config) -> Options:
             f"{empty_path('the path of --flop-baseline')}; without a baseline, leave the option "
             "out (the run compares with the last run)"
         )
+    history = config.getoption("flop_history")
+    if history is not None and not history.strip():  # --flop-history="$FILE", FILE unset
+        raise pytest.UsageError(
+            f"{empty_path('the path of --flop-history')}; without a history file, leave the "
+            "option out"
+        )
+    history_path = report_path(config, Path(history)) if history is not None else None
+    if history_path is not None and not hasattr(config, "workerinput"):
+        problem = _report_path_problem(history_path)
+        if problem is not None:
+            raise pytest.UsageError(f"--flop-history: cannot append to {history_path}: {problem}")
     return Options(
         disabled=bool(config.getoption("flop_budget_disable")),
         updating=bool(
@@ -149,6 +168,7 @@ def read_options(config: pytest.Config) -> Options:
         warn_on_increase=warn_on_increase,
         baseline=baseline or "",
         hardware=config.getoption("flop_hardware"),
+        history=history_path,
     )
 
 

@@ -65,6 +65,8 @@ def finish(session: Session, pytest_session: pytest.Session) -> None:
     steps += [
         partial(_write_report, session, kind, path) for kind, path in session.options.report_files
     ]
+    if session.options.history is not None:
+        steps.append(partial(_append_history, session))
     steps.append(partial(_remember, session))
     failure = None
     for step in steps:
@@ -95,7 +97,33 @@ def _run(session: Session, rows: list[TestRow]) -> Run:
         now=run_context(rows, session.settings.count),
         threshold=session.fail_on_increase,
         commit=commit(session.config.rootpath),
+        history=_history(session, rows),
     )
+
+
+def _history(session: Session, rows: list[TestRow]) -> list[dict]:
+    """The --flop-history file's entries, then this run's (none without the option)."""
+    if session.options.history is None:
+        return []
+    from pytest_flopbudget.reporting.history import history_entry
+    from pytest_flopbudget.reporting.json_report import commit
+
+    entry = history_entry(rows, commit(session.config.rootpath), session.settings.count)
+    return [*session.history, entry]
+
+
+def _append_history(session: Session) -> None:
+    """This run's line at the end of the --flop-history file."""
+    from pytest_flopbudget.reporting.history import append_history
+
+    path = session.options.history
+    entry = _history(session, rows_of(session))[-1]
+    try:
+        append_history(path, entry)
+    except OSError as error:
+        session.errors.append(f"flop budget: could not append to the history {path}: {error}")
+        return
+    session.messages.append(f"flop budget: appended this run to the history {path}")
 
 
 def _write_report(session: Session, kind: str, path: Path) -> None:

@@ -69,6 +69,7 @@ class FlopBudgetSession:
             else settings.fail_on_increase
         )
         self.earlier = read_earlier(config, self.options.baseline)
+        self.history = self._read_history()
         self.rows: dict[str, dict] = {}
         self.outcomes: dict[str, str] = {}
         self.collected: list[str] = []
@@ -76,6 +77,18 @@ class FlopBudgetSession:
         self.unmatched_checked = False
         self.messages: list[str] = []
         self.errors: list[str] = []  # a report or update that could not be written, one line each
+
+    def _read_history(self) -> list[dict]:
+        """The entries of --flop-history's file (on the controller), with a warning when it
+        could not be read whole."""
+        if self.options.history is None or hasattr(self.config, "workerinput"):
+            return []
+        from pytest_flopbudget.reporting.history import read_history
+
+        entries, problem = read_history(self.options.history)
+        if problem is not None:
+            warn(self.config, f"--flop-history: {problem}")
+        return entries
 
     # ---- collection: which tests are budgeted, with what budget --------------------------
 
