@@ -126,8 +126,8 @@ def main(argv: list[str]) -> int:
     if not number.isdigit():
         print(f"flop budget comment: pr-number is not a number: {number[:40]!r}", file=sys.stderr)
         return 2
-    if not (folder / "flops.json").is_file():
-        print("flop budget comment: no flops.json: the run wrote no report; nothing posted")
+    if not all((folder / name).is_file() for name in ("flops.json", "flops.md")):
+        print("flop budget comment: the run wrote no report (it failed first); nothing posted")
         return 0
     report = json.loads((folder / "flops.json").read_text(encoding="utf-8"))
     markdown = (folder / "flops.md").read_text(encoding="utf-8")

@@ -84,8 +84,10 @@ def test_the_pull_request_job_counts_the_merge_base_then_the_pull_request_agains
     reports = dict(r.split(":", 1) for r in option(pr, "--flop-report") if "SUMMARY" not in r)
     assert "markdown:$GITHUB_STEP_SUMMARY" in option(pr, "--flop-report")  # the job summary
     assert set(reports) == {"json", "markdown", "html"}
-    assert pr_step["env"] == {"PR_NUMBER": "${{ github.event.pull_request.number }}"}
-    assert 'echo "$PR_NUMBER" > flop-budget/pr-number' in pr_step["run"]
+    (number,) = [s for s in steps if "flop-budget/pr-number" in s.get("run", "")]
+    assert number["env"] == {"PR_NUMBER": "${{ github.event.pull_request.number }}"}
+    assert 'echo "$PR_NUMBER" > flop-budget/pr-number' in number["run"]
+    assert steps.index(number) == steps.index(checkout) + 1  # so a failed install leaves it too
 
     upload = uses(steps, "actions/upload-artifact")
     assert upload.get("if") == "always()"  # also when the budget failed the job
@@ -329,3 +331,13 @@ def test_a_long_report_is_cut_at_a_line_to_fit_a_comment():
     kept = body.split("\n… cut to fit a comment")[0]
     assert all(line.endswith("|") for line in kept.splitlines()[1:] if line)
     assert SHA in body.splitlines()[-1]
+
+
+def test_a_run_that_failed_before_its_reports_posts_nothing(tmp_path, monkeypatch, capsys):
+    fake = FakeGitHub([])
+    folder = tmp_path / "flop-budget"
+    folder.mkdir()
+    (folder / "pr-number").write_text("7\n", encoding="utf-8")  # all a failed install leaves
+    assert comment.main(["flop_budget_comment.py", str(folder)]) == 0
+    assert "nothing posted" in capsys.readouterr().out
+    fake.server_close()
