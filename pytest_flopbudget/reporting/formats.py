@@ -38,17 +38,27 @@ class Run:
     now: Mapping[str, Any] = field(default_factory=dict)
     threshold: float | None = None
     commit: str | None = None
+    history: Sequence[Mapping] = ()
+
+
+def _report(run: Run) -> dict[str, Any]:
+    from pytest_flopbudget.reporting.json_report import json_report
+
+    return json_report(
+        run.rows, run.outcomes, run.previous, run.count, run.compared_with, run.gone, run.commit
+    )
 
 
 def _json(run: Run) -> str:
     import json
 
-    from pytest_flopbudget.reporting.json_report import json_report
+    return json.dumps(_report(run), indent=2, allow_nan=False) + "\n"  # NaN is not JSON
 
-    report = json_report(
-        run.rows, run.outcomes, run.previous, run.count, run.compared_with, run.gone, run.commit
-    )
-    return json.dumps(report, indent=2, allow_nan=False) + "\n"  # NaN is not JSON
+
+def _html(run: Run) -> str:
+    from pytest_flopbudget.reporting.html import html_report
+
+    return html_report(_report(run), run.history, run.details)
 
 
 def _markdown(run: Run) -> str:
@@ -90,6 +100,7 @@ FORMATS: dict[str, Format] = {
             _markdown,
             appends_to_step_summary=True,
         ),
+        Format("html", "one self-contained page: the table, module icicles, charts", _html),
     )
 }
 
