@@ -165,20 +165,25 @@ def browser() -> Iterator[Any]:
         launched.close()
 
 
+def opened(browser: Any, path: Path, report: dict[str, Any], **more: Any) -> tuple[Any, list]:
+    """The page of `report` (`more`: html_report's other arguments) written to `path` and
+    opened from disk, and the console errors it logs (as they come)."""
+    path.write_text(html_report(report, **more), encoding="utf-8")
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(path.as_uri())
+    page.wait_for_selector("body[data-ready='1']", timeout=10_000)
+    return page, errors
+
+
 @pytest.fixture
 def page(browser: Any, tmp_path: Path) -> Iterator[Any]:
-    """The report of REPORT (with a four-run history) opened from disk; after the test, no
-    console errors."""
-    path = tmp_path / "report.html"
-    path.write_text(html_report(REPORT, history_of(REPORT, 4)), encoding="utf-8")
-    opened = browser.new_page(viewport={"width": 1200, "height": 900})
-    errors: list[str] = []
-    opened.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    opened.on("pageerror", lambda e: errors.append(str(e)))
-    opened.goto(path.as_uri())
-    opened.wait_for_selector("body[data-ready='1']", timeout=10_000)
-    yield opened
-    opened.close()
+    """The report of REPORT (with a four-run history); after the test, no console errors."""
+    shown, errors = opened(browser, tmp_path / "report.html", REPORT, history=history_of(REPORT, 4))
+    yield shown
+    shown.close()
     assert errors == []
 
 
@@ -241,10 +246,12 @@ def test_a_column_sorts_both_ways_and_the_filters_pick_rows(page):
 
 
 def widths(page: Any) -> dict[str, float]:
-    """The icicle's bars by module name ("" the test's bar): their widths in pixels."""
+    """The icicle's bars by module name ("(test)" the test's bar): their widths in pixels."""
     return page.eval_on_selector_all(
         "#icicle .node",
-        "ns => Object.fromEntries(ns.map(n => [n.dataset.name, n.getBoundingClientRect().width]))",
+        """ns => Object.fromEntries(ns.map(n => [
+            n.classList.contains("root") ? "(test)" : n.dataset.name,
+            n.getBoundingClientRect().width]))""",
     )
 
 
@@ -252,8 +259,8 @@ def test_clicking_a_module_zooms_into_it_and_the_top_bar_zooms_out(page, tmp_pat
     page.click("#tests tbody tr[data-nodeid='tests/test_m.py::test_big']")
     full = page.eval_on_selector("#icicle", "e => e.clientWidth")
     bars = widths(page)
-    assert set(bars) == {"", "Net", "Net.enc", "Net.enc.a", "Net.enc.b", "Net.head"}
-    for name, flops in [("", 1000)] + [(m["name"], m["flops"]) for m in NET]:
+    assert set(bars) == {"(test)", "Net", "Net.enc", "Net.enc.a", "Net.enc.b", "Net.head"}
+    for name, flops in [("(test)", 1000)] + [(m["name"], m["flops"]) for m in NET]:
         assert bars[name] == pytest.approx(full * flops / 1000, abs=1.5)
     page.click("#icicle .node[data-name='Net.enc']")
     zoomed = widths(page)
@@ -269,7 +276,7 @@ def test_clicking_a_module_zooms_into_it_and_the_top_bar_zooms_out(page, tmp_pat
     page.click("#icicle .node[data-name='Net.enc']")  # the top bar: out to its parent
     assert set(widths(page)) == {"Net", "Net.enc", "Net.enc.a", "Net.enc.b", "Net.head"}
     page.click("#icicle .node[data-name='Net']")
-    assert "" in widths(page)
+    assert "(test)" in widths(page)
     page.click("#metrics button[data-metric='params']")  # Net 90 = enc 60 (a 40, b 20) + head 30
     by_params = widths(page)
     assert by_params["Net.enc.a"] == pytest.approx(full * 40 / 90, abs=1.5)
@@ -296,3 +303,46 @@ def test_phases_distribution_and_trend_get_their_charts(page):
         "s => s.map(e => e.textContent)",
     )
     assert labels == ["min", "mean", "p50", "p95", "max"]
+
+
+def test_the_model_named_empty_is_the_parent_of_the_top_modules(browser, tmp_path):
+    """``flopbudget MODEL --html`` names the model itself "" and its children "a", "b"."""
+    modules = [
+        module("", "MLP", 1000, 9),
+        module("a", "Linear", 600, 6),
+        module("b", "Linear", 300, 3),
+    ]
+    report = {**REPORT, "tests": [entry("m:mlp", "new", 1000, 2000, None, modules)]}
+    page, errors = opened(browser, tmp_path / "cli.html", report)
+    depths = page.eval_on_selector_all(
+        "#icicle .node:not(.root)", "ns => ns.map(n => [n.dataset.name, n.textContent])"
+    )
+    assert depths == [["", "MLP 1.00K"], ["a", "a 600"], ["b", "b 300"]]
+    levels = page.eval_on_selector_all("#icicle .node", "ns => ns.map(n => +n.dataset.depth)")
+    assert levels == [0, 1, 2, 2]
+    page.click("#icicle .node[data-name='a']")
+    page.click("#icicle .node[data-name='a']")  # out: to the model
+    assert page.eval_on_selector("#icicle .node", "n => n.dataset.name") == ""
+    page.close()
+    assert errors == []
+
+
+def test_with_the_earlier_runs_modules_each_module_is_coloured_by_its_own_growth(browser, tmp_path):
+    big = REPORT["tests"][0]
+    earlier = {
+        big["nodeid"]: {
+            "modules": [
+                {**m, "flops": m["flops"] // 2} if m["name"] == "Net.head" else m for m in NET
+            ]
+        }
+    }
+    page, errors = opened(browser, tmp_path / "deltas.html", REPORT, earlier=earlier)
+    colours = page.eval_on_selector_all(
+        "#icicle .node:not(.root)",
+        "ns => Object.fromEntries(ns.map(n => [n.dataset.name, n.style.background]))",
+    )
+    assert colours["Net.head"] != colours["Net.enc.a"]  # head doubled, the rest the same
+    assert colours["Net.enc.a"] == colours["Net.enc.b"]
+    assert page.text_content("#legend").startswith("colour: each module's FLOP change")
+    page.close()
+    assert errors == []

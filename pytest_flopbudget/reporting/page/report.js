@@ -120,23 +120,27 @@ function renderTable() {
 
 const METRICS = [["flops", "FLOPs"], ["macs", "MACs"], ["params", "params"], ["bytes_moved", "bytes moved"], ["latency_ns", "est. latency"]];
 
-// the module tree from qualified names: a module's parent is its longest listed prefix
+// the module tree from qualified names: a module's parent is its longest listed prefix; a
+// module named "" (the model itself, as `flopbudget MODEL` names it) is every other's prefix
 function tree(test) {
-  const root = {name: "", label: test.nodeid.split("::").pop(), type: "test", calls: 1, children: [], m: null};
+  const root = {name: null, label: test.nodeid.split("::").pop(), type: "test", calls: 1,
+    children: [], m: null, test: test};
   const byName = new Map();
-  const mods = (test.modules || []).slice().sort((a, b) => a.name.split(".").length - b.name.split(".").length);
+  const depth = (name) => name === "" ? 0 : name.split(".").length;
+  const mods = (test.modules || []).slice().sort((a, b) => depth(a.name) - depth(b.name));
   for (const m of mods) {
-    const node = {name: m.name, label: m.name, type: m.type, calls: m.calls, children: [], m: m};
+    const node = {name: m.name, label: m.name || m.type, type: m.type, calls: m.calls,
+      children: [], m: m};
     const parts = m.name.split(".");
     let parent = root;
-    for (let i = parts.length - 1; i > 0; i--) {
+    for (let i = m.name === "" ? -1 : parts.length - 1; i >= 0; i--) {
       const p = byName.get(parts.slice(0, i).join("."));
       if (p) { parent = p; break; }
     }
-    node.label = parent === root ? m.name : m.name.slice(parent.name.length + 1);
-    parent.children.push(node); byName.set(m.name, node);
+    if (parent !== root && parent.name !== "") node.label = m.name.slice(parent.name.length + 1);
+    parent.children.push(node);
+    byName.set(m.name, node);
   }
-  root.test = test;
   return root;
 }
 function value(node, metric) {
@@ -157,7 +161,7 @@ function renderIcicle() {
   const metric = state.metric, root = tree(test);
   const deltas = DATA.module_deltas[test.nodeid];
   let top = root;
-  if (state.zoom) {
+  if (state.zoom !== null) {
     const find = (n) => n.name === state.zoom ? n : n.children.map(find).find(Boolean);
     top = find(root) || root;
   }
@@ -166,7 +170,8 @@ function renderIcicle() {
   const total = value(top, metric);
   function place(node, left, width, depth) {
     const v = value(node, metric);
-    const d = el("div", {class: "node", "data-name": node.name, "data-depth": depth,
+    const d = el("div", {class: node === root ? "node root" : "node", "data-name": node.name ?? "",
+      "data-depth": depth,
       "data-value": v, "data-share": total ? v / total : 0});
     d.style.left = (100 * left) + "%"; d.style.width = (100 * width) + "%"; d.style.top = (22 * depth) + "px";
     const f = node.m ? (deltas ? deltas[node.name] : test.previous ? test.delta.flops : undefined) : test.delta.flops;
