@@ -199,3 +199,19 @@ def test_flop_report_html_writes_the_page_of_the_runs_json_report(pytester):
     (test,) = held["tests"]
     assert test["totals"]["flops"] == 2 * FLOPS
     assert [m["name"] for m in test["modules"]] == ["Two", "Two.a", "Two.b"]
+
+
+def test_against_a_baseline_the_page_holds_each_modules_flop_change(pytester):
+    write_tests(pytester, LINEAR_MODELS, ONE_TEST)
+    pytester.runpytest("--flop-report=json:base.json").assert_outcomes(passed=1)
+    write_tests(
+        pytester, LINEAR_MODELS, ONE_TEST.replace("Two()(x())", "m = Two()\n    m(x())\n    m(x())")
+    )
+    result = pytester.runpytest("--flop-baseline=base.json", "--flop-report=html:r.html")
+    result.assert_outcomes(passed=1)
+    data = page_data((pytester.path / "r.html").read_text(encoding="utf-8"))
+    # the model called twice: each module twice its baseline's FLOPs
+    assert data["module_deltas"] == {
+        "test_x.py::test_two": {"Two": 1.0, "Two.a": 1.0, "Two.b": 1.0}
+    }
+    assert data["report"]["tests"][0]["delta"]["flops"] == 1.0

@@ -312,8 +312,9 @@ def test_the_model_named_empty_is_the_parent_of_the_top_modules(browser, tmp_pat
         module("a", "Linear", 600, 6),
         module("b", "Linear", 300, 3),
     ]
-    report = {**REPORT, "tests": [entry("m:mlp", "new", 1000, 2000, None, modules)]}
+    report = {**REPORT, "tests": [{**entry("m:mlp", "new", 1000, 1, None, modules), "budget": {}}]}
     page, errors = opened(browser, tmp_path / "cli.html", report)
+    assert page.text_content("#verdict") == "1 measured, no budget set"
     depths = page.eval_on_selector_all(
         "#icicle .node:not(.root)", "ns => ns.map(n => [n.dataset.name, n.textContent])"
     )

@@ -56,13 +56,15 @@ function verdictLine(tests) {
   const failed = over + grew + unc + own + err;
   const s = (x) => x === 1 ? "" : "s";
   let line;
-  if (!failed) line = "\u2713 " + tests.length + " budgeted test" + s(tests.length) + " within budget";
+  const unbudgeted = tests.every(t => !Object.keys(t.budget || {}).length);
+  if (!failed && unbudgeted) line = tests.length + " measured, no budget set";
+  else if (!failed) line = "\u2713 " + tests.length + " budgeted test" + s(tests.length) + " within budget";
   else line = "\u2717 " + failed + " budgeted test" + s(failed) + " failed: " + [
       [over, over + " over budget"], [grew, grew + " grew"], [err, err + " with a budget error"],
       [unc, unc + " ran ops with no cost formula (strict)"], [own, own + " failed for their own reason"]
     ].filter(p => p[0]).map(p => p[1]).join(", ");
   if (warn) line += (failed ? "; " : ", ") + "\u26A0 " + warn + " grew past the warning level";
-  return [line, failed ? "red" : warn ? "yellow" : "green"];
+  return [line, failed ? "red" : warn ? "yellow" : unbudgeted ? "" : "green"];
 }
 
 const COLUMNS = [
