@@ -114,7 +114,10 @@ function renderTable() {
       return td;
     }));
     if (t.nodeid === state.selected) tr.className = "sel";
-    tr.addEventListener("click", () => select(t.nodeid));
+    tr.addEventListener("click", () => {
+      select(t.nodeid);
+      document.getElementById("detail").scrollIntoView({block: "nearest"});
+    });
     return tr;
   }));
   document.getElementById("shown").textContent = rows.length + " of " + TESTS.length + " tests";
@@ -178,7 +181,8 @@ function renderIcicle() {
     d.style.left = (100 * left) + "%"; d.style.width = (100 * width) + "%"; d.style.top = (22 * depth) + "px";
     const f = node.m ? (deltas ? deltas[node.name] : test.previous ? test.delta.flops : undefined) : test.delta.flops;
     d.style.background = deltas || test.previous ? heat(f) : flame(depth);
-    d.textContent = node.label + " " + fmt(metric, v);
+    // a label where it fits; the tooltip names every bar
+    if (box.clientWidth * width >= 40) d.textContent = node.label + " " + fmt(metric, v);
     d.addEventListener("mousemove", (e) => tip(e, node, metric, f));
     d.addEventListener("mouseleave", () => { document.getElementById("tip").hidden = true; });
     d.addEventListener("click", () => { state.zoom = node === top ? parentOf(root, top) : node.name; renderIcicle(); });
