@@ -58,7 +58,7 @@ def _json(run: Run) -> str:
 def _html(run: Run) -> str:
     from pytest_flopbudget.reporting.html import html_report
 
-    return html_report(_report(run), run.history, run.details)
+    return html_report(_report(run), run.history, run.details, run.threshold)
 
 
 def _markdown(run: Run) -> str:

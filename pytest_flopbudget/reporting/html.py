@@ -21,11 +21,25 @@ from functools import cache
 from importlib.resources import files
 from typing import Any
 
+from pytest_flopbudget.reporting.markdown import verdict
 from pytest_flopbudget.text import relative_change
 
-__all__ = ["DATA_ID", "html_report", "module_deltas", "trends"]
+__all__ = ["DATA_ID", "html_report", "module_deltas", "trends", "verdict_line"]
 
 DATA_ID = "flopbudget-data"
+# the Markdown verdict's mark -> the page's (a text symbol: no emoji font needed) and colour
+MARKS = {"✅": ("✓", "green"), "❌": ("✗", "red"), "⚠️": ("⚠", "yellow")}
+
+
+def verdict_line(tests: Sequence[Mapping[str, Any]], threshold: float | None) -> dict[str, str]:
+    """The page's verdict: the Markdown report's (`markdown.verdict`), its mark a text symbol,
+    and its colour; for tests that have no budget at all (``flopbudget MODEL --html``)
+    ``1 measured, no budget set``."""
+    if tests and not any(test.get("budget") for test in tests):
+        return {"text": f"{len(tests)} measured, no budget set", "tone": ""}
+    mark, _, outcome = verdict([test["status"] for test in tests], threshold).partition(" ")
+    symbol, tone = MARKS.get(mark, (mark, ""))
+    return {"text": f"{symbol} {outcome}", "tone": tone}
 
 
 def trends(history: Sequence[Mapping[str, Any]], nodeids: Sequence[str]) -> dict[str, list]:
@@ -75,13 +89,16 @@ def html_report(
     report: Mapping[str, Any],
     history: Sequence[Mapping[str, Any]] = (),
     earlier: Mapping[str, Mapping[str, Any]] | None = None,
+    threshold: float | None = None,
 ) -> str:
     """The page of `report` (what `json_report` returns), with each test's FLOPs trend over
     `history` (history entries, oldest first) and, with `earlier` (the earlier run's test
-    entries by node id), its modules coloured by their own growth."""
+    entries by node id), its modules coloured by their own growth; `threshold` (the allowed
+    growth) as the verdict line names it."""
     tests = report.get("tests") or []
     data = {
         "report": report,
+        "verdict": verdict_line(tests, threshold),
         "trends": trends(history, [t["nodeid"] for t in tests]),
         "module_deltas": module_deltas(tests, earlier or {}),
     }

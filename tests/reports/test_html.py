@@ -10,7 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from pytest_flopbudget.reporting.formats import FORMATS, parse_targets
-from pytest_flopbudget.reporting.html import DATA_ID, html_report, module_deltas, trends
+from pytest_flopbudget.reporting.html import (
+    DATA_ID,
+    html_report,
+    module_deltas,
+    trends,
+    verdict_line,
+)
 from tests.support import FLOPS, LINEAR_MODELS, write_tests
 
 MB = 2**20
@@ -215,3 +221,16 @@ def test_against_a_baseline_the_page_holds_each_modules_flop_change(pytester):
         "test_x.py::test_two": {"Two": 1.0, "Two.a": 1.0, "Two.b": 1.0}
     }
     assert data["report"]["tests"][0]["delta"]["flops"] == 1.0
+
+
+def test_the_verdict_is_the_markdown_reports_with_a_text_mark_and_a_colour():
+    over = {"status": "over:flops", "budget": {"flops": 1}}
+    grew = {"status": "grew:flops", "budget": {"flops": 1}}
+    ok = {"status": "ok", "budget": {"flops": 1}}
+    assert verdict_line([over, grew, ok], 0.05) == {
+        "text": "✗ 2 budgeted tests failed: 1 over budget, 1 grew past +5.0%",
+        "tone": "red",
+    }
+    assert verdict_line([ok], None) == {"text": "✓ 1 budgeted test within budget", "tone": "green"}
+    unbudgeted = {"status": "new", "budget": {}}
+    assert verdict_line([unbudgeted], None) == {"text": "1 measured, no budget set", "tone": ""}

@@ -3,6 +3,7 @@ package only; the browser is the system's). Skipped, saying why, without either.
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +13,8 @@ import pytest
 
 from pytest_flopbudget.reporting.html import html_report
 from pytest_flopbudget.text import format_delta, human
-from tests.reports.test_html import history_of
+from tests.reports.test_html import ONE_TEST, history_of
+from tests.support import LINEAR_MODELS, write_tests
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -347,3 +349,20 @@ def test_with_the_earlier_runs_modules_each_module_is_coloured_by_its_own_growth
     assert page.text_content("#legend").startswith("colour: each module's FLOP change")
     page.close()
     assert errors == []
+
+
+def test_a_runs_page_shows_the_numbers_of_its_json_report(browser, pytester):
+    write_tests(pytester, LINEAR_MODELS, ONE_TEST + ONE_TEST.replace("test_two", "test_twice"))
+    result = pytester.runpytest("--flop-report=html:r.html", "--flop-report=json:r.json")
+    result.assert_outcomes(passed=2)
+    report = json.loads((pytester.path / "r.json").read_text(encoding="utf-8"))
+    page = browser.new_page()
+    page.goto((pytester.path / "r.html").as_uri())
+    page.wait_for_selector("body[data-ready='1']", timeout=10_000)
+    assert nodeids(page) == [t["nodeid"] for t in report["tests"]]
+    for key in ("flops", "macs", "params", "bytes_moved"):
+        assert [int(value) for _, value in cells(page, key)] == [
+            t["totals"][key] for t in report["tests"]
+        ]
+    assert page.text_content("#verdict") == "✓ 2 budgeted tests within budget"
+    page.close()

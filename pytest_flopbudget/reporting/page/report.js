@@ -49,24 +49,6 @@ async function unpack() {
   return JSON.parse(await new Response(stream).text());
 }
 
-function verdictLine(tests) {
-  const k = tests.map(t => kind(t.status));
-  const n = (s) => k.filter(x => x === s).length;
-  const over = n("over"), grew = n("grew"), unc = n("uncounted"), own = n("failed"), err = n("error"), warn = n("warn");
-  const failed = over + grew + unc + own + err;
-  const s = (x) => x === 1 ? "" : "s";
-  let line;
-  const unbudgeted = tests.every(t => !Object.keys(t.budget || {}).length);
-  if (!failed && unbudgeted) line = tests.length + " measured, no budget set";
-  else if (!failed) line = "\u2713 " + tests.length + " budgeted test" + s(tests.length) + " within budget";
-  else line = "\u2717 " + failed + " budgeted test" + s(failed) + " failed: " + [
-      [over, over + " over budget"], [grew, grew + " grew"], [err, err + " with a budget error"],
-      [unc, unc + " ran ops with no cost formula (strict)"], [own, own + " failed for their own reason"]
-    ].filter(p => p[0]).map(p => p[1]).join(", ");
-  if (warn) line += (failed ? "; " : ", ") + "\u26A0 " + warn + " grew past the warning level";
-  return [line, failed ? "red" : warn ? "yellow" : unbudgeted ? "" : "green"];
-}
-
 const COLUMNS = [
   {key: "test", label: "test", value: t => t.nodeid, cell: t => t.nodeid, text: true},
   {key: "status", label: "status", value: t => t.status, text: true,
@@ -295,9 +277,8 @@ async function main() {
   const r = DATA.report;
   TESTS = r.tests || [];
   COLS = TESTS.some(t => t.totals.latency_ns !== null && t.totals.latency_ns !== undefined) ? [...COLUMNS, LATENCY] : COLUMNS;
-  const [line, tone] = verdictLine(TESTS);
-  document.getElementById("verdict").textContent = line;
-  document.getElementById("verdict").className = "s-" + tone;
+  document.getElementById("verdict").textContent = DATA.verdict.text;
+  document.getElementById("verdict").className = "s-" + DATA.verdict.tone;
   document.getElementById("about").textContent = [
     r.created && "run " + r.created, r.commit && "commit " + String(r.commit).slice(0, 12),
     r.count && r.count + " convention", r.compared_with ? "compared with the " + r.compared_with : "no earlier run",
