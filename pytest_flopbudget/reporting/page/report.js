@@ -130,10 +130,12 @@ function tree(test) {
   }
   return root;
 }
+// the test's bar: its totals, or its modules' sum where that is more (a distribution's tree is
+// every input's work together, its totals one statistic of it)
 function value(node, metric) {
   if (node.m) return node.m[metric] || 0;
-  if (metric === "latency_ns") return node.test.totals.latency_ns || 0;
-  return node.test.totals[metric] || 0;
+  const below = node.children.reduce((sum, c) => sum + value(c, metric), 0);
+  return Math.max(node.test.totals[metric] || 0, below);
 }
 function fmt(metric, v) { return metric === "latency_ns" ? duration(v) : human(v) + (metric === "bytes_moved" ? "B" : ""); }
 function heat(f) {
@@ -261,10 +263,10 @@ function select(nodeid) {
   if (!present.some(([k]) => k === state.metric)) state.metric = "flops";
   document.getElementById("metrics").replaceChildren(...present.map(([k, label]) => {
     const b = el("button", {"data-metric": k, text: label, class: k === state.metric ? "on" : ""});
-    b.addEventListener("click", () => { state.metric = k; select2(); });
+    b.addEventListener("click", () => { state.metric = k; showMetric(); });
     return b;
   }));
-  function select2() {
+  function showMetric() {
     for (const b of document.querySelectorAll("#metrics button")) b.className = b.dataset.metric === state.metric ? "on" : "";
     renderIcicle();
   }
