@@ -190,7 +190,8 @@ function renderIcicle() {
     (deltas ? "colour: each module's FLOP change against the earlier run (red grew, green shrank, grey new)"
       : test.previous ? "colour: the test's FLOP change against the earlier run, " + pct(test.delta.flops)
       : "no earlier run to compare with") + "; width: share of the " + METRICS.find(m => m[0] === metric)[1] +
-    "; click a module to zoom in, the top bar to zoom out" + left;
+    "; click a module to zoom in, the top bar to zoom out" + left +
+    (top === root ? "" : "; zoomed into " + (top.name || top.label));
 }
 function parentOf(root, node) {
   if (node === root) return null;
