@@ -197,6 +197,12 @@ def _parser() -> argparse.ArgumentParser:
         help="exit with status 3 when some ops have no cost formula (the FLOPs are then a lower "
         "bound); the output is printed all the same",
     )
+    parser.add_argument(
+        "--html",
+        metavar="PATH",
+        help="also write the HTML report of the model to PATH: one self-contained page with "
+        "its module tree as an icicle (as --flop-report=html:PATH draws each test)",
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
 

@@ -334,9 +334,29 @@ def _profile_text(
     return "\n".join(lines)
 
 
+def write_html(args: argparse.Namespace, result: Any, hardware: Any) -> None:
+    """``--html PATH``: the HTML report of a run of one test, the model (its node id MODEL as
+    given), with no budget and nothing to compare with."""
+    from pytest_flopbudget.budgets.check import Budget
+    from pytest_flopbudget.budgets.verdict import verdict
+    from pytest_flopbudget.reporting.html import html_report
+    from pytest_flopbudget.reporting.json_report import json_report
+
+    row = verdict(args.model, args.model, [result], Budget(), hardware=hardware)
+    report = json_report([row], {}, {}, args.count, None)
+    path = Path(args.html)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(html_report(report), encoding="utf-8")
+    except OSError as error:
+        raise BadInput(f"--html {args.html}: cannot write it ({one_line(error)})") from error
+
+
 def run(args: argparse.Namespace) -> tuple[str, Mapping[str, int]]:
-    """The output, and the ops that had no cost formula."""
-    for what, value in (("MODEL", args.model), ("--arch", args.arch), ("--test-id", args.test_id)):
+    """The output, and the ops that had no cost formula; with ``--html PATH`` the HTML report
+    written there."""
+    checked = (("MODEL", args.model), ("--arch", args.arch), ("--test-id", args.test_id))
+    for what, value in (*checked, ("--html", args.html)):
         if value is not None and not value.strip():
             raise BadInput(empty_path(what))
     if args.test_id and not args.print_budget:
@@ -350,6 +370,11 @@ def run(args: argparse.Namespace) -> tuple[str, Mapping[str, int]]:
             raise BadInput(
                 f"--print-budget needs FLOPs, and {args.model} is a state_dict without the "
                 "architecture: pass --arch package.module:factory and --input-shape"
+            )
+        if args.html is not None:
+            raise BadInput(
+                f"--html draws the module tree's FLOPs, and {args.model} is a state_dict without "
+                "the architecture: pass --arch package.module:factory and --input-shape"
             )
         if args.input_shape:
             loaded.notes.append("--input-shape is not used without --arch")
@@ -378,6 +403,8 @@ def run(args: argparse.Namespace) -> tuple[str, Mapping[str, int]]:
         )
         result = _count(torch, loaded, args, specs)
     loaded.name = result.model_name
+    if args.html is not None:
+        write_html(args, result, hardware)
     if args.print_budget:
         return budget_block(result, args.test_id), result.uncounted
     if args.json:

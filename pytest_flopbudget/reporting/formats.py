@@ -42,15 +42,24 @@ class Run:
     history: Sequence[Mapping] = ()
 
 
+def _report(run: Run) -> dict[str, Any]:
+    from pytest_flopbudget.reporting.json_report import json_report
+
+    return json_report(
+        run.rows, run.outcomes, run.previous, run.count, run.compared_with, run.gone, run.commit
+    )
+
+
 def _json(run: Run) -> str:
     import json
 
-    from pytest_flopbudget.reporting.json_report import json_report
+    return json.dumps(_report(run), indent=2, allow_nan=False) + "\n"  # NaN is not JSON
 
-    report = json_report(
-        run.rows, run.outcomes, run.previous, run.count, run.compared_with, run.gone, run.commit
-    )
-    return json.dumps(report, indent=2, allow_nan=False) + "\n"  # NaN is not JSON
+
+def _html(run: Run) -> str:
+    from pytest_flopbudget.reporting.html import html_report
+
+    return html_report(_report(run), run.history, run.details, run.threshold)
 
 
 def _markdown(run: Run) -> str:
@@ -102,6 +111,7 @@ FORMATS: dict[str, Format] = {
             _markdown,
             appends_to_step_summary=True,
         ),
+        Format("html", "one self-contained page: the table, module icicles, charts", _html),
         Format("badge", "a shields.io endpoint JSON: within budget, over, grew", _badge),
     )
 }

@@ -141,6 +141,6 @@ def test_report_targets_are_read_from_the_table_of_formats():
 
 def test_an_unknown_report_format_lists_every_format_of_the_table():
     with pytest.raises(ReportTargetError) as error:
-        parse_targets(["html:x.html"])
+        parse_targets(["xml:x.xml"])
     for name, report in FORMATS.items():
         assert (name if report.render is None else f"{name}:PATH") in str(error.value)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch  # noqa: F401  (imported once: pytester's in-process runs drop what a run imported)
 
+from pytest_flopbudget.reporting.formats import FORMATS
 from tests.support import (
     LINEAR_MODELS,
     TREE_MODELS,
@@ -213,8 +214,12 @@ def test_bad_marker_arguments_are_a_usage_error_at_collection(pytester, argument
 @pytest.mark.parametrize("value", ["xml:foo", "markdown", "term:x"])  # "json:": test_formats
 def test_bad_flop_report_value_is_a_usage_error_naming_it(pytester, value):
     write_tests(pytester, TREE_MODELS, "def test_a():\n    pass\n")
-    assert f"--flop-report={value}: use term, json:PATH, markdown:PATH or badge:PATH" in (
-        usage_error(pytester.runpytest(f"--flop-report={value}"))
+    # every format of the table, in its order: term, json:PATH, markdown:PATH, html:PATH, ...
+    forms = [name if f.render is None else f"{name}:PATH" for name, f in FORMATS.items()]
+    assert forms[:4] == ["term", "json:PATH", "markdown:PATH", "html:PATH"]
+    listed = f"{', '.join(forms[:-1])} or {forms[-1]}"
+    assert f"--flop-report={value}: use {listed}" in usage_error(
+        pytester.runpytest(f"--flop-report={value}")
     )
 
 
