@@ -23,8 +23,9 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
-from typing import Any, NoReturn
+from typing import Any
 
+from pytest_flopbudget.cli.arguments import BadArguments, Parser
 from pytest_flopbudget.engine.hardware import (
     Hardware,
     HardwareError,
@@ -162,15 +163,6 @@ def table_text(hardware: Hardware, comment: str) -> str:
     )
 
 
-class _BadArguments(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:  # one line, not the usage block
-        raise _BadArguments(message)
-
-
 def _count(text: str) -> int:
     if not text.isascii() or not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
@@ -178,7 +170,7 @@ def _count(text: str) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = Parser(
         prog="flopbudget calibrate",
         description="Measure this machine's peak FLOP/s (a large matmul), memory bandwidth (a "
         "large copy) and per-op overhead (a tiny op), and print the "
@@ -230,7 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_profile_name(args.name, "--name")
     except SystemExit as exit_:  # --help
         return exit_.code if isinstance(exit_.code, int) else EXIT_BAD_INPUT
-    except (_BadArguments, HardwareError) as error:
+    except (BadArguments, HardwareError) as error:
         print(f"flopbudget calibrate: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     try:

@@ -325,8 +325,7 @@ def _profile_text(
         result.table(depth=args.depth, hardware=hardware),
         f"totals: flops {result.flops}, macs {result.macs}, params {result.params}, "
         f"nonzero params {_exact(result.nonzero_params)}, "
-        f"sparse flops {_exact(result.sparse_flops)}, bytes moved {result.bytes_moved}"
-        + estimate,
+        f"sparse flops {_exact(result.sparse_flops)}, bytes moved {result.bytes_moved}" + estimate,
         f"param bytes: {human(result.param_bytes, 'B')} ({result.param_bytes} bytes: unique "
         "parameters and buffers at their dtypes)",
     ]

@@ -12,9 +12,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from pytest_flopbudget.budgets.values import BudgetError, parse_percent
+from pytest_flopbudget.cli.arguments import BadArguments, Parser
 from pytest_flopbudget.reporting.baseline import BaselineError, read_report, report_context
 from pytest_flopbudget.reporting.deltas import compare_reports, counter_note
 from pytest_flopbudget.text import empty_path, format_delta, human
@@ -26,17 +27,8 @@ EXIT_GREW = 1
 EXIT_BAD_INPUT = 2
 
 
-class _BadArguments(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:  # one line, not the usage block
-        raise _BadArguments(message)
-
-
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = Parser(
         prog="flopbudget diff",
         description="Compare two JSON reports (--flop-report=json:PATH) per test and module.",
         epilog="Exit status: 0 nothing grew past PCT, 1 something did, 2 bad input.",
@@ -96,7 +88,7 @@ def main(argv: Sequence[str]) -> int:
         args = _parser().parse_args(list(argv))
         for what, value in (("BASE.json", args.base), ("NEW.json", args.new)):
             if not value.strip():
-                raise _BadArguments(empty_path(what))
+                raise BadArguments(empty_path(what))
         threshold = None
         if args.fail_on_increase is not None:
             threshold = parse_percent(
@@ -104,7 +96,7 @@ def main(argv: Sequence[str]) -> int:
             )
         base = read_report(Path(args.base), args.base)  # validated: see exports.read_report
         new = read_report(Path(args.new), args.new)
-    except (_BadArguments, BudgetError, BaselineError) as error:
+    except (BadArguments, BudgetError, BaselineError) as error:
         print(f"flopbudget diff: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     lines, grew = diff_lines(base, new, threshold)

@@ -15,9 +15,10 @@ import argparse
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from pytest_flopbudget.budgets.config import glob_matches
+from pytest_flopbudget.cli.arguments import BadArguments, Parser
 from pytest_flopbudget.reporting.history import read_history
 from pytest_flopbudget.text import empty_path, format_delta, human, suggest
 
@@ -27,17 +28,8 @@ EXIT_OK = 0
 EXIT_BAD_INPUT = 2
 
 
-class _BadArguments(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:  # one line, not the usage block
-        raise _BadArguments(message)
-
-
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = Parser(
         prog="flopbudget history",
         description="Print each test's FLOPs over a --flop-history file.",
         epilog="Exit status: 0 printed, 2 bad input.",
@@ -78,24 +70,24 @@ def main(argv: Sequence[str]) -> int:
     try:
         args = _parser().parse_args(list(argv))
         if not args.path.strip():
-            raise _BadArguments(empty_path("PATH"))
+            raise BadArguments(empty_path("PATH"))
         path = Path(args.path)
         if not path.is_file():
-            raise _BadArguments(f"{path}: no such history file")
+            raise BadArguments(f"{path}: no such history file")
         entries, problem = read_history(path)
         if problem is not None:
             print(f"flopbudget history: warning: {problem}", file=sys.stderr)
         if not entries:
-            raise _BadArguments(f"{path} holds no history entries")
+            raise BadArguments(f"{path} holds no history entries")
         tests = sorted({nodeid for entry in entries for nodeid in entry["tests"]})
         if args.test is not None:
             chosen = [t for t in tests if t == args.test or glob_matches(t, args.test)]
             if not chosen:
-                raise _BadArguments(
+                raise BadArguments(
                     f"no test in {path} matches {args.test!r}{suggest(args.test, tests)}"
                 )
             tests = chosen
-    except _BadArguments as error:
+    except BadArguments as error:
         print(f"flopbudget history: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     print("\n".join(history_lines(entries, tests)))
