@@ -81,6 +81,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ENTRY_KEYS",
+    "ENTRY_SETTINGS",
     "SETTINGS",
     "Config",
     "ConfigError",
@@ -112,8 +113,7 @@ _PERCENT_SETTINGS: tuple[str, ...] = (
     "warn_on_increase",
     "update_headroom",
 )
-ENTRY_KEYS: list[str] = [
-    *LIMIT_KEYS,
+ENTRY_SETTINGS: tuple[str, ...] = (
     "tolerance",
     "strict",
     "modules",
@@ -121,9 +121,10 @@ ENTRY_KEYS: list[str] = [
     "statistic",
     "phases",
     "warn_on_increase",
-]
+)
+"""The keys of a tests entry (and of the marker) that are not limits."""
+ENTRY_KEYS: list[str] = [*LIMIT_KEYS, *ENTRY_SETTINGS]  # the marker's too
 _TABLE_KEYS = ("modules", "phases")  # entry keys whose value is a table
-_ENTRY_TABLE_KEYS: list[str] = ENTRY_KEYS  # the marker's too
 _TOP = "[tool.flopbudget]"
 _HARDWARE = "[tool.flopbudget.hardware]"
 
@@ -264,8 +265,8 @@ def _entry(
                 f"{name} key {key!r} is a table, not a budget value; quote the whole node id "
                 f'as one key, e.g. [tool.flopbudget.tests."tests/test_x.py::test_a"]',
             )
-        if key not in _ENTRY_TABLE_KEYS:
-            raise _unknown_key(path, name, key, _ENTRY_TABLE_KEYS)
+        if key not in ENTRY_KEYS:
+            raise _unknown_key(path, name, key, ENTRY_KEYS)
     tolerance = None
     if "tolerance" in table:
         tolerance = _percent(path, name, "tolerance", table["tolerance"])

@@ -12,7 +12,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from pytest_flopbudget.budgets.check import Budget
-from pytest_flopbudget.budgets.config import ENTRY_KEYS, Config, TestEntry, matching_entries
+from pytest_flopbudget.budgets.config import (
+    ENTRY_KEYS,
+    ENTRY_SETTINGS,
+    Config,
+    TestEntry,
+    matching_entries,
+)
 from pytest_flopbudget.budgets.modules import merge_module_budgets, parse_module_budgets
 from pytest_flopbudget.budgets.phases import PhaseBudget, merge_phase_budgets, parse_phase_budgets
 from pytest_flopbudget.budgets.quantities import HARDWARE_QUANTITIES, QUANTITIES
@@ -33,15 +39,7 @@ __all__ = ["MARKER_KEYS", "SETTINGS", "parse_marker", "resolve", "validate_marke
 MARKER_KEYS: list[str] = ENTRY_KEYS
 """What ``@pytest.mark.flop_budget(...)`` accepts: the budget keys, tolerance, strict, modules,
 hardware, statistic, phases."""
-SETTINGS = (
-    "tolerance",
-    "strict",
-    "modules",
-    "hardware",
-    "statistic",
-    "phases",
-    "warn_on_increase",
-)
+SETTINGS: tuple[str, ...] = ENTRY_SETTINGS
 """The marker's keys that are not limits: a marker holding only these does not pin its test."""
 
 

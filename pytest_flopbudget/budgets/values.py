@@ -270,14 +270,11 @@ class Distribution(Protocol):
 
 def statistic_of(values: Sequence[float], name: str) -> float:
     """The statistic `name` (one of STATISTICS) of `values`: their mean, largest value, or a
-    percentile by linear interpolation between the sorted values (numpy's default), the rule
-    of the engine's Distribution, written again here for the same reason."""
+    percentile, by the engine's Distribution's rule (:mod:`pytest_flopbudget.engine.statistics`)."""
+    from pytest_flopbudget.engine.statistics import mean, percentile  # fractions: on first use
+
     if name == "mean":
-        return sum(values) / len(values)
-    ordered = sorted(values)
+        return mean(values)
     if name == "max":
-        return ordered[-1]
-    position = (len(ordered) - 1) * int(name[1:]) / 100
-    below = math.floor(position)
-    above = min(below + 1, len(ordered) - 1)
-    return ordered[below] + (ordered[above] - ordered[below]) * (position - below)
+        return max(values)
+    return percentile(values, int(name[1:]))

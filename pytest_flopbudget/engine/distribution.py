@@ -10,15 +10,14 @@ This module imports no torch until `profile_each` runs: a Distribution is plain 
 from __future__ import annotations
 
 import itertools
-import math
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
-from fractions import Fraction
 from typing import IO, Any
 
 from pytest_flopbudget.engine.profile import Profile
+from pytest_flopbudget.engine.statistics import mean, percentile, std
 from pytest_flopbudget.text import human, suggest
 
 __all__ = [
@@ -73,35 +72,9 @@ class Stat:
     bytes_moved: float
 
 
-def percentile(values: Iterable[float], q: float) -> float:
-    """The `q`-th percentile (0 to 100) by linear interpolation between the sorted values,
-    numpy's default: at position ``(n - 1) * q / 100`` of the sorted values, between the value
-    below and the value above in proportion. Computed exactly, rounded once to a float."""
-    ordered = sorted(values)
-    if not ordered:
-        raise ValueError("percentile of no values")
-    if not 0 <= q <= 100:
-        raise ValueError(f"percentile q={q!r} is not between 0 and 100")
-    position = (len(ordered) - 1) * Fraction(q) / 100
-    below = math.floor(position)
-    low = Fraction(ordered[below])
-    high = Fraction(ordered[min(below + 1, len(ordered) - 1)])
-    return float(low + (high - low) * (position - below))
-
-
-def _mean(values: list[float]) -> float:
-    return sum(values) / len(values)
-
-
-def _std(values: list[float]) -> float:
-    """The population standard deviation (numpy's default, ddof=0)."""
-    mean = _mean(values)
-    return math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
-
-
 _REDUCE: dict[str, Callable[[list[float]], float]] = {
-    "mean": _mean,
-    "std": _std,
+    "mean": mean,
+    "std": std,
     "min": min,
     "p50": lambda values: percentile(values, 50),
     "p95": lambda values: percentile(values, 95),
