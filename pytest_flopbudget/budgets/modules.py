@@ -22,7 +22,7 @@ Pure Python, no torch.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +40,7 @@ from pytest_flopbudget.budgets.values import (
     parse_limits,
     statistic_of,
 )
+from pytest_flopbudget.text import suggest
 
 if TYPE_CHECKING:
     from pytest_flopbudget.engine.profile import ModuleStats, Profile
@@ -57,45 +58,47 @@ __all__ = [
 NEAREST = 5  # module names offered for a name that matched nothing
 
 
-def _module_source(where: str, name: str) -> str:
-    """``[tool.flopbudget.tests."x".modules."backbone"]`` for a TOML table, else
-    ``marker on x, module 'backbone'``."""
-    if where.startswith("[") and where.endswith("]"):
-        return f'{where[:-1]}.modules."{name}"]'
-    return f"{where}, module {name!r}"
+def named_tables(
+    value: object, where: str, kind: str, example: str, accepted: Sequence[str]
+) -> Iterator[tuple[str, Mapping[str, object], str]]:
+    """Each ``(name, keys, source)`` of a table of named budgets (``modules``, ``phases``: the
+    `kind` and an `example` for messages) found in `where` (a marker source or a TOML table
+    name), its keys among `accepted`; :class:`BudgetError` naming the name and key if invalid.
+    The source of ``"decode"`` is ``[tool.flopbudget.tests."x".phases."decode"]`` for a TOML
+    table, else ``marker on x, phase 'decode'``."""
+    if not isinstance(value, Mapping):
+        raise BudgetError(
+            f"'{kind}s' in {where} must map {kind} names to budgets, e.g. {example}, got {value!r}"
+        )
+    for name, keys in value.items():
+        if not isinstance(name, str) or not name.strip():
+            raise BudgetError(f"'{kind}s' in {where} has an empty {kind} name {name!r}")
+        table = where.startswith("[") and where.endswith("]")
+        source = f'{where[:-1]}.{kind}s."{name}"]' if table else f"{where}, {kind} {name!r}"
+        if not isinstance(keys, Mapping):
+            raise BudgetError(f"budget of {source} must be a table of limit keys, got {keys!r}")
+        for key in keys:
+            if key in accepted:
+                continue
+            if key in LIMIT_KEYS:
+                reason = f"{LIMIT_KEYS[key][0]} is not measured per {kind}"
+            else:
+                reason = "not a budget key" + suggest(str(key), list(accepted))
+            raise BudgetError(
+                f"budget key {key!r} in {source}: {reason}; {kind} budgets accept "
+                f"{', '.join(accepted)}"
+            )
+        yield name, keys, source
 
 
 def parse_module_budgets(value: object, where: str) -> dict[str, dict[str, Limit]]:
     """``{module name: {quantity: Limit}}`` from a ``modules`` value found in `where` (a marker
     source or a TOML table name); :class:`BudgetError` naming the module and key if invalid."""
-    if not isinstance(value, Mapping):
-        raise BudgetError(
-            f"'modules' in {where} must map module names to budgets, e.g. "
-            f"{{'backbone': {{'max_gflops': 3}}}}, got {value!r}"
-        )
+    example = "{'backbone': {'max_gflops': 3}}"
     budgets: dict[str, dict[str, Limit]] = {}
-    for name, keys in value.items():
-        if not isinstance(name, str) or not name.strip():
-            raise BudgetError(f"'modules' in {where} has an empty module name {name!r}")
-        source = _module_source(where, name)
-        if not isinstance(keys, Mapping):
-            raise BudgetError(f"budget of {source} must be a table of limit keys, got {keys!r}")
+    for name, keys, source in named_tables(value, where, "module", example, MODULE_LIMIT_KEYS):
         if not keys:
             raise BudgetError(f"budget of {source} has no limit keys")
-        for key in keys:
-            if key in MODULE_LIMIT_KEYS:
-                continue
-            if key in LIMIT_KEYS:
-                reason = f"{LIMIT_KEYS[key][0]} is not measured per module"
-            else:
-                import difflib  # only for a message
-
-                close = difflib.get_close_matches(str(key), MODULE_LIMIT_KEYS, n=1)
-                reason = "not a budget key" + (f" (did you mean {close[0]!r}?)" if close else "")
-            raise BudgetError(
-                f"budget key {key!r} in {source}: {reason}; module budgets accept "
-                f"{', '.join(MODULE_LIMIT_KEYS)}"
-            )
         budgets[name] = parse_limits(keys, source)
     return budgets
 

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_flopbudget.budgets.check import Budget, check, exceeded_text
+from pytest_flopbudget.budgets.modules import named_tables
 from pytest_flopbudget.budgets.quantities import (
-    LIMIT_KEYS,
     PHASE_LIMIT_KEYS,
     PHASE_QUANTITIES,
 )
@@ -56,41 +56,13 @@ class PhaseBudget:
     statistic: str | None = None
 
 
-def _phase_source(where: str, name: str) -> str:
-    """``[tool.flopbudget.tests."x".phases."decode"]`` for a TOML table, else
-    ``marker on x, phase 'decode'``."""
-    if where.startswith("[") and where.endswith("]"):
-        return f'{where[:-1]}.phases."{name}"]'
-    return f"{where}, phase {name!r}"
-
-
 def parse_phase_budgets(value: object, where: str) -> dict[str, PhaseBudget]:
     """``{phase name: PhaseBudget}`` from a ``phases`` value found in `where` (a marker source
     or a TOML table name); :class:`BudgetError` naming the phase and key if invalid."""
-    if not isinstance(value, Mapping):
-        raise BudgetError(
-            f"'phases' in {where} must map phase names to budgets, e.g. "
-            f"{{'decode': {{'max_mflops': 5}}}}, got {value!r}"
-        )
     accepted = [*PHASE_LIMIT_KEYS, "statistic"]
+    example = "{'decode': {'max_mflops': 5}}"
     budgets: dict[str, PhaseBudget] = {}
-    for name, keys in value.items():
-        if not isinstance(name, str) or not name.strip():
-            raise BudgetError(f"'phases' in {where} has an empty phase name {name!r}")
-        source = _phase_source(where, name)
-        if not isinstance(keys, Mapping):
-            raise BudgetError(f"budget of {source} must be a table of limit keys, got {keys!r}")
-        for key in keys:
-            if key in accepted:
-                continue
-            if key in LIMIT_KEYS:
-                reason = f"{LIMIT_KEYS[key][0]} is not measured per phase"
-            else:
-                reason = "not a budget key" + suggest(str(key), accepted)
-            raise BudgetError(
-                f"budget key {key!r} in {source}: {reason}; phase budgets accept "
-                f"{', '.join(accepted)}"
-            )
+    for name, keys, source in named_tables(value, where, "phase", example, accepted):
         limits = {k: v for k, v in keys.items() if k != "statistic"}
         if not limits:
             raise BudgetError(f"budget of {source} has no limit keys")
