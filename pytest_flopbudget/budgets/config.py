@@ -67,17 +67,11 @@ from pytest_flopbudget.budgets.values import (
     parse_strict,
 )
 from pytest_flopbudget.engine.conventions import COUNT_CONVENTIONS
-from pytest_flopbudget.engine.hardware import (
-    Hardware,
-    HardwareError,
-    find_hardware,
-    hardware_table,
-    parse_hardware,
-)
 from pytest_flopbudget.text import shown, suggest
 
 if TYPE_CHECKING:
     from pytest_flopbudget.budgets.phases import PhaseBudget
+    from pytest_flopbudget.engine.hardware import Hardware
 
 __all__ = [
     "ENTRY_KEYS",
@@ -353,6 +347,8 @@ def _device_name(
     path: Path, table: str, key: str, value: object, devices: Mapping[str, Hardware]
 ) -> str:
     """A ``hardware = "NAME"`` setting: the name of a built-in profile or of one of the file's."""
+    from pytest_flopbudget.engine.hardware import HardwareError, find_hardware  # when used
+
     if not isinstance(value, str):
         raise _error(
             path, f'{table} key {key!r} must be a device name such as "h100", got {shown(value)}'
@@ -377,6 +373,9 @@ def _profiles(path: Path, section: dict) -> tuple[dict[str, Hardware], str | Non
             f"{_TOP} key 'hardware' must be a device name such as \"h100\" or the table of "
             f"device profiles [tool.flopbudget.hardware.NAME], got {shown(value)}",
         )
+    # the built-in profiles only when the file has its own: pytest reads this file in every run
+    from pytest_flopbudget.engine.hardware import HardwareError, hardware_table, parse_hardware
+
     profiles: dict[str, Hardware] = {}
     for name, table in value.items():
         if name == "default" and not isinstance(table, dict):
